@@ -1,0 +1,107 @@
+//! A narrated tour of mesh: `cargo run --example tour`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mesh::meta::{self, ReceiverFailed};
+use mesh::prelude::*;
+use mesh::registry;
+
+static SYSTEM: Namespace = Namespace::new("system");
+static PROVIDER: Namespace = Namespace::nested(&SYSTEM, "provider");
+
+#[derive(Debug, Clone)]
+struct ProviderConnected {
+    provider: String,
+}
+
+/// A component that listens through a weak receiver.
+struct Dashboard {
+    updates: AtomicU32,
+}
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+fn main() {
+    step("1. a named signal in a namespace");
+    let connected = PROVIDER.signal::<ProviderConnected>("connected").expect("valid name");
+    println!("signal `{}` registered", connected.name());
+
+    step("2. connect: a payload receiver and an envelope receiver");
+    let payload = connected.connect(|ev: &ProviderConnected| {
+        println!("  [payload ] {} connected", ev.provider);
+    });
+    connected.connect(|ev: &Event<ProviderConnected>| {
+        println!("  [envelope] #{} {} id={} source={:?}", ev.seq, ev.name, ev.id, ev.source);
+    });
+    let r = connected.emit(ProviderConnected { provider: "db".into() });
+    println!("  emit -> delivered {}, failed {}", r.delivered, r.failed);
+    payload.disconnect();
+    println!("  payload receiver disconnected; {} left", connected.receiver_count());
+
+    step("3. a weak receiver goes away with its object");
+    let dashboard = Arc::new(Dashboard { updates: AtomicU32::new(0) });
+    connected.connect_weak(&dashboard, |d: &Dashboard, ev: &ProviderConnected| {
+        d.updates.fetch_add(1, Ordering::Relaxed);
+        println!("  [dashboard] refresh for {}", ev.provider);
+    });
+    connected.emit(ProviderConnected { provider: "cache".into() });
+    println!("  receivers with dashboard alive: {}", connected.receiver_count());
+    drop(dashboard);
+    println!("  receivers after dropping it:    {}", connected.receiver_count());
+
+    step("4. source filtering (Blinker's sender=)");
+    let disconnected = PROVIDER.signal::<String>("disconnected").expect("valid name");
+    disconnected.connect_from("pool-a", |p: &String| println!("  [pool-a only] {p} left"));
+    disconnected.emit_from("pool-b", "ignored".into());
+    disconnected.emit_from("pool-a", "db".into());
+
+    step("5. priorities: higher first, then connection order");
+    let order = Signal::<()>::new();
+    for (name, priority) in [("audit", 0), ("security", 10), ("metrics", 0), ("cleanup", -5)] {
+        order.connect_with(ConnectOptions::new().priority(priority).name(name), move |_: &()| {
+            println!("  {name} (priority {priority})");
+        });
+    }
+    order.emit(());
+
+    step("6. failure isolation: a panic and an Err do not stop the others");
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let r2 = reports.clone();
+    let _watch = meta::failed().connect_scoped(move |f: &ReceiverFailed| {
+        r2.lock().unwrap().push(format!("{} failed: {}", f.receiver, f.message));
+    });
+    let jobs = Signal::<u32>::new();
+    jobs.connect_with(ConnectOptions::new().name("flaky").priority(2), |n: &u32| {
+        assert!(*n != 13, "unlucky job {n}");
+    });
+    jobs.connect_with(ConnectOptions::new().name("strict").priority(1), |n: &u32| {
+        if n % 2 == 1 { Err(format!("odd job {n}")) } else { Ok(()) }
+    });
+    jobs.connect_with(ConnectOptions::new().name("steady"), |n: &u32| {
+        println!("  [steady] still ran for job {n}");
+    });
+    // The panic is isolated; keep the default hook from printing it here.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = jobs.emit(13);
+    std::panic::set_hook(hook);
+    println!("  emit -> delivered {}, failed {}", r.delivered, r.failed);
+    for line in reports.lock().unwrap().iter() {
+        println!("  mesh.receiver.failed: {line}");
+    }
+
+    step("7. look a signal up by name");
+    let found = registry::lookup("system.provider.connected").expect("registered above");
+    println!(
+        "  {} carries {} and has {} receiver(s)",
+        found.name(),
+        found.type_name(),
+        found.receiver_count()
+    );
+    let typed = found.downcast::<ProviderConnected>().expect("same type");
+    typed.emit_from("lookup", ProviderConnected { provider: "search".into() });
+    println!("  namespaces: {:?}", registry::namespaces());
+}

@@ -1,0 +1,462 @@
+//! Receivers: what can be connected to a signal, and how it is called.
+//!
+//! A user hands [`Signal::connect`](crate::Signal::connect) a closure or a
+//! function taking either `&T` (the payload) or `&Event<T>` (the envelope),
+//! returning `()` or `Result<(), E>` with `E: Display`. The traits here turn
+//! that value into a *slot*: one monomorphised object that the dispatch loop
+//! calls through a single dynamic call. Options that most receivers do not
+//! use (a source filter, one-shot delivery) live in a separate wrapper type,
+//! so a plain receiver pays for none of them.
+//!
+//! The marker type parameter of [`IntoReceiver`] is what lets one `connect`
+//! method accept both shapes: a closure implements `Fn(&T)` or
+//! `Fn(&Event<T>)`, never both, so the compiler picks the one impl that
+//! fits. Annotate the closure's argument type (`|ev: &Event<T>| …`) so it is
+//! known which shape you mean.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt::Display;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::event::Event;
+use crate::subscribers::Flags;
+
+/// What a receiver returns: `()` or `Result<(), E>` with `E: Display`.
+///
+/// An `Err` is a failure: it is counted on the signal and reported on
+/// [`mesh.receiver.failed`](crate::meta::failed), and the remaining
+/// receivers still run.
+pub trait ReceiverResult: 'static {
+    /// `None` on success, the error text on failure.
+    fn into_failure(self) -> Option<String>;
+}
+
+impl ReceiverResult for () {
+    #[inline(always)]
+    fn into_failure(self) -> Option<String> {
+        None
+    }
+}
+
+impl<E: Display + 'static> ReceiverResult for Result<(), E> {
+    #[inline(always)]
+    fn into_failure(self) -> Option<String> {
+        match self {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+}
+
+/// Everything a receiver may look at for one delivery.
+pub struct Delivery<'a, T> {
+    pub(crate) data: &'a T,
+    pub(crate) event: Option<&'a Event<T>>,
+    pub(crate) source: Option<&'a str>,
+    /// Where a failing receiver leaves its message for the dispatch loop.
+    pub(crate) failure: &'a Cell<Option<String>>,
+}
+
+/// Outcome bits of one call; `0` is the common "delivered".
+pub(crate) type Status = u8;
+pub(crate) const DELIVERED: Status = 0;
+/// The receiver declined this event (source filter, one-shot already used).
+pub(crate) const SKIPPED: Status = 1;
+/// The receiver failed; its message is in [`Delivery::failure`].
+pub(crate) const FAILED: Status = 2;
+/// The receiver must be removed (weak target gone, one-shot used up).
+pub(crate) const REMOVE: Status = 4;
+
+/// Slot flag: the receiver needs the envelope.
+pub(crate) const NEEDS_ENVELOPE: u8 = 1;
+/// Slot flag: the receiver may ask to be removed during dispatch.
+pub(crate) const MAY_EXPIRE: u8 = 2;
+
+/// The calling convention every connected receiver is reduced to.
+#[doc(hidden)]
+pub trait Handler<T>: Send + Sync + 'static {
+    /// Whether this handler reads the envelope.
+    const ENVELOPE: bool;
+    /// Whether this handler can ask to be removed (weak receivers).
+    const MAY_EXPIRE: bool = false;
+    /// Runs the receiver for one delivery.
+    fn handle(&self, d: &Delivery<'_, T>) -> Status;
+    /// Whether the receiver can never run again (weak target dropped).
+    fn expired(&self) -> bool {
+        false
+    }
+}
+
+/// Marker: a receiver taking `&T`.
+#[doc(hidden)]
+pub struct PayloadArg<R>(PhantomData<fn() -> R>);
+/// Marker: a receiver taking `&Event<T>`.
+#[doc(hidden)]
+pub struct EnvelopeArg<R>(PhantomData<fn() -> R>);
+
+/// Anything that can be connected to a `Signal<T>`: `Fn(&T) -> R` or
+/// `Fn(&Event<T>) -> R` with `R: ReceiverResult`, `Send + Sync + 'static`.
+///
+/// ```
+/// use mesh::{Event, Signal};
+/// let s = Signal::<i32>::new();
+/// let _a = s.connect(|x: &i32| println!("payload {x}"));
+/// let _b = s.connect(|ev: &Event<i32>| println!("#{} {}", ev.seq, ev.data));
+/// let _c = s.connect(|x: &i32| if *x < 0 { Err("negative") } else { Ok(()) });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot receive events of type `{T}`",
+    label = "expected a function taking `&{T}` or `&Event<{T}>`",
+    note = "a receiver is `Fn(&T)` or `Fn(&Event<T>)`, returning `()` or `Result<(), E: Display>`, and `Send + Sync + 'static`"
+)]
+pub trait IntoReceiver<T, Marker>: Send + Sync + Sized + 'static {
+    /// The handler type this receiver becomes.
+    #[doc(hidden)]
+    type Handler: Handler<T>;
+    /// Converts into the handler.
+    #[doc(hidden)]
+    fn into_handler(self) -> Self::Handler;
+}
+
+#[doc(hidden)]
+pub struct PayloadFn<F, R>(F, PhantomData<fn() -> R>);
+#[doc(hidden)]
+pub struct EnvelopeFn<F, R>(F, PhantomData<fn() -> R>);
+
+impl<T, F, R> IntoReceiver<T, PayloadArg<R>> for F
+where
+    T: 'static,
+    F: Fn(&T) -> R + Send + Sync + 'static,
+    R: ReceiverResult,
+{
+    type Handler = PayloadFn<F, R>;
+    fn into_handler(self) -> Self::Handler {
+        PayloadFn(self, PhantomData)
+    }
+}
+
+impl<T, F, R> IntoReceiver<T, EnvelopeArg<R>> for F
+where
+    T: 'static,
+    F: Fn(&Event<T>) -> R + Send + Sync + 'static,
+    R: ReceiverResult,
+{
+    type Handler = EnvelopeFn<F, R>;
+    fn into_handler(self) -> Self::Handler {
+        EnvelopeFn(self, PhantomData)
+    }
+}
+
+#[inline(always)]
+fn report(failure: Option<String>, d: &Delivery<'_, impl Sized>) -> Status {
+    match failure {
+        None => DELIVERED,
+        Some(msg) => {
+            d.failure.set(Some(msg));
+            FAILED
+        }
+    }
+}
+
+impl<T: 'static, F: Fn(&T) -> R + Send + Sync + 'static, R: ReceiverResult> Handler<T>
+    for PayloadFn<F, R>
+{
+    const ENVELOPE: bool = false;
+    #[inline(always)]
+    fn handle(&self, d: &Delivery<'_, T>) -> Status {
+        report((self.0)(d.data).into_failure(), d)
+    }
+}
+
+impl<T: 'static, F: Fn(&Event<T>) -> R + Send + Sync + 'static, R: ReceiverResult> Handler<T>
+    for EnvelopeFn<F, R>
+{
+    const ENVELOPE: bool = true;
+    #[inline(always)]
+    fn handle(&self, d: &Delivery<'_, T>) -> Status {
+        // The dispatcher builds the envelope whenever a snapshot holds an
+        // envelope receiver (NEEDS_ENVELOPE), so `event` is always set here.
+        match d.event {
+            Some(ev) => report((self.0)(ev).into_failure(), d),
+            None => SKIPPED,
+        }
+    }
+}
+
+/// A method of an `Arc<S>`-held object, connected without keeping it alive:
+/// `Fn(&S, &T) -> R` or `Fn(&S, &Event<T>) -> R`.
+///
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+/// use mesh::Signal;
+/// struct Counter(AtomicU32);
+/// let s = Signal::<u32>::new();
+/// let c = Arc::new(Counter(AtomicU32::new(0)));
+/// s.connect_weak(&c, |c: &Counter, x: &u32| { c.0.fetch_add(*x, Ordering::Relaxed); });
+/// s.emit(2);
+/// assert_eq!(c.0.load(Ordering::Relaxed), 2);
+/// drop(c);              // the receiver goes with its object
+/// s.emit(3);
+/// assert_eq!(s.receiver_count(), 0);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot receive events of type `{T}` for a weakly held `{S}`",
+    label = "expected a function taking `&{S}` and then `&{T}` or `&Event<{T}>`"
+)]
+pub trait IntoWeakReceiver<S, T, Marker>: Send + Sync + Sized + 'static {
+    /// The handler type this receiver becomes.
+    #[doc(hidden)]
+    type Handler: Handler<T>;
+    /// Converts into the handler.
+    #[doc(hidden)]
+    fn into_weak_handler(self, target: Weak<S>) -> Self::Handler;
+}
+
+#[doc(hidden)]
+pub struct WeakFn<S, F, M>(Weak<S>, F, PhantomData<fn() -> M>);
+
+impl<S, T, F, R> IntoWeakReceiver<S, T, PayloadArg<R>> for F
+where
+    S: Send + Sync + 'static,
+    T: 'static,
+    F: Fn(&S, &T) -> R + Send + Sync + 'static,
+    R: ReceiverResult,
+{
+    type Handler = WeakFn<S, F, PayloadArg<R>>;
+    fn into_weak_handler(self, target: Weak<S>) -> Self::Handler {
+        WeakFn(target, self, PhantomData)
+    }
+}
+
+impl<S, T, F, R> IntoWeakReceiver<S, T, EnvelopeArg<R>> for F
+where
+    S: Send + Sync + 'static,
+    T: 'static,
+    F: Fn(&S, &Event<T>) -> R + Send + Sync + 'static,
+    R: ReceiverResult,
+{
+    type Handler = WeakFn<S, F, EnvelopeArg<R>>;
+    fn into_weak_handler(self, target: Weak<S>) -> Self::Handler {
+        WeakFn(target, self, PhantomData)
+    }
+}
+
+impl<S, T, F, R> Handler<T> for WeakFn<S, F, PayloadArg<R>>
+where
+    S: Send + Sync + 'static,
+    T: 'static,
+    F: Fn(&S, &T) -> R + Send + Sync + 'static,
+    R: ReceiverResult,
+{
+    const ENVELOPE: bool = false;
+    const MAY_EXPIRE: bool = true;
+    fn expired(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+    #[inline]
+    fn handle(&self, d: &Delivery<'_, T>) -> Status {
+        match self.0.upgrade() {
+            Some(target) => report((self.1)(&target, d.data).into_failure(), d),
+            None => SKIPPED | REMOVE,
+        }
+    }
+}
+
+impl<S, T, F, R> Handler<T> for WeakFn<S, F, EnvelopeArg<R>>
+where
+    S: Send + Sync + 'static,
+    T: 'static,
+    F: Fn(&S, &Event<T>) -> R + Send + Sync + 'static,
+    R: ReceiverResult,
+{
+    const ENVELOPE: bool = true;
+    const MAY_EXPIRE: bool = true;
+    fn expired(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+    #[inline]
+    fn handle(&self, d: &Delivery<'_, T>) -> Status {
+        match (self.0.upgrade(), d.event) {
+            (Some(target), Some(ev)) => report((self.1)(&target, ev).into_failure(), d),
+            (Some(_), None) => SKIPPED,
+            (None, _) => SKIPPED | REMOVE,
+        }
+    }
+}
+
+/// Options for [`Signal::connect_with`](crate::Signal::connect_with).
+///
+/// ```
+/// use mesh::{ConnectOptions, Signal};
+/// let s = Signal::<u8>::new();
+/// let _c = s.connect_with(
+///     ConnectOptions::new().priority(10).source("db").once().name("audit"),
+///     |x: &u8| println!("{x}"),
+/// );
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct ConnectOptions {
+    pub(crate) priority: i32,
+    pub(crate) source: Option<Cow<'static, str>>,
+    pub(crate) once: bool,
+    pub(crate) name: Option<Cow<'static, str>>,
+}
+
+impl ConnectOptions {
+    /// Defaults: priority 0, any source, every event, name from the type.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Receivers run by priority, higher first; equal priorities run in
+    /// connection order. Default 0.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Only events whose `source` equals this (Blinker's `sender=`).
+    pub fn source(mut self, source: impl Into<Cow<'static, str>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Deliver at most one event, then disconnect.
+    pub fn once(mut self) -> Self {
+        self.once = true;
+        self
+    }
+
+    /// The name shown in introspection and failure reports (default: the
+    /// receiver's type name).
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// Public facts about one connected receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverInfo {
+    /// Id, unique within its signal; ids grow in connection order.
+    pub id: u64,
+    /// Name shown in introspection and failure reports.
+    pub name: Cow<'static, str>,
+    /// Dispatch priority (higher first).
+    pub priority: i32,
+}
+
+/// A connected receiver as the dispatch loop sees it.
+pub(crate) trait Slot<T>: Send + Sync {
+    /// Runs the receiver.
+    fn call(&self, d: &Delivery<'_, T>) -> Status;
+    /// Its name.
+    fn name(&self) -> &Cow<'static, str>;
+    /// [`NEEDS_ENVELOPE`] / [`MAY_EXPIRE`] bits.
+    fn slot_flags(&self) -> u8;
+    /// Whether the receiver can never run again and should be removed.
+    fn expired(&self) -> bool;
+}
+
+/// A slot with no options: exactly one call to the user's function.
+struct Plain<H> {
+    name: Cow<'static, str>,
+    handler: H,
+}
+
+/// A slot with a source filter and/or one-shot delivery.
+struct Guarded<H> {
+    name: Cow<'static, str>,
+    source: Option<Cow<'static, str>>,
+    /// `Some` for one-shot receivers: set by the first delivery (`swap`
+    /// with AcqRel so exactly one concurrent emitter wins).
+    once: Option<AtomicBool>,
+    handler: H,
+}
+
+fn flags_of<T, H: Handler<T>>(may_expire: bool) -> u8 {
+    (if H::ENVELOPE { NEEDS_ENVELOPE } else { 0 })
+        | (if H::MAY_EXPIRE || may_expire { MAY_EXPIRE } else { 0 })
+}
+
+impl<T, H: Handler<T>> Slot<T> for Plain<H> {
+    #[inline]
+    fn call(&self, d: &Delivery<'_, T>) -> Status {
+        self.handler.handle(d)
+    }
+    fn name(&self) -> &Cow<'static, str> {
+        &self.name
+    }
+    fn slot_flags(&self) -> u8 {
+        flags_of::<T, H>(false)
+    }
+    fn expired(&self) -> bool {
+        self.handler.expired()
+    }
+}
+
+impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
+    fn call(&self, d: &Delivery<'_, T>) -> Status {
+        if let Some(want) = &self.source {
+            if d.source != Some(want.as_ref()) {
+                return SKIPPED;
+            }
+        }
+        match &self.once {
+            None => self.handler.handle(d),
+            Some(fired) => {
+                if fired.swap(true, Ordering::AcqRel) {
+                    return SKIPPED;
+                }
+                self.handler.handle(d) | REMOVE
+            }
+        }
+    }
+    fn name(&self) -> &Cow<'static, str> {
+        &self.name
+    }
+    fn slot_flags(&self) -> u8 {
+        flags_of::<T, H>(self.once.is_some())
+    }
+    fn expired(&self) -> bool {
+        self.once.as_ref().is_some_and(|f| f.load(Ordering::Acquire)) || self.handler.expired()
+    }
+}
+
+/// What the subscriber list stores for a `Signal<T>`.
+pub(crate) struct SlotRef<T>(pub(crate) Arc<dyn Slot<T>>);
+
+impl<T> Clone for SlotRef<T> {
+    fn clone(&self) -> Self {
+        SlotRef(self.0.clone())
+    }
+}
+
+impl<T> Flags for SlotRef<T> {
+    fn flags(&self) -> u8 {
+        self.0.slot_flags()
+    }
+}
+
+/// Builds the slot for `handler` with `options`.
+pub(crate) fn make_slot<T: 'static, H: Handler<T>>(
+    handler: H,
+    options: ConnectOptions,
+    default_name: &'static str,
+) -> SlotRef<T> {
+    let name = options.name.unwrap_or(Cow::Borrowed(default_name));
+    if options.source.is_none() && !options.once {
+        SlotRef(Arc::new(Plain { name, handler }))
+    } else {
+        SlotRef(Arc::new(Guarded {
+            name,
+            source: options.source,
+            once: options.once.then(|| AtomicBool::new(false)),
+            handler,
+        }))
+    }
+}

@@ -1,0 +1,319 @@
+//! Layer 4: the process-wide registry of named signals.
+//!
+//! Every [`NamedSignal`] is registered under its full dotted name, once, for
+//! the life of the process (the registry holds it, so looking a name up
+//! again always finds the same signal). The registry answers:
+//!
+//! * [`lookup`]: a type-erased [`SignalRef`] by full name, which can report
+//!   its name, payload type and receiver count, and be downcast back to a
+//!   `NamedSignal<T>`;
+//! * [`signals`] and [`namespaces`]: what exists, for introspection.
+//!
+//! One name carries one payload type: registering an existing name with a
+//! different type is a [`RegistryError::TypeMismatch`] naming both types,
+//! never silent sharing.
+//!
+//! The registry is behind a read-write lock: registration and lookup are
+//! rare, and no emit ever touches it.
+
+use std::any::{Any, TypeId, type_name};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use crate::meta::{self, ReceiverConnected, ReceiverDisconnected, ReceiverFailed};
+use crate::name::NameError;
+use crate::signal::{Core, Signal, SignalConfig};
+
+/// Why a named signal could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The name is not a valid dotted name.
+    InvalidName {
+        /// The full name that was requested.
+        name: String,
+        /// What is wrong with it.
+        error: NameError,
+    },
+    /// The name is registered with another payload type.
+    TypeMismatch {
+        /// The full name.
+        name: &'static str,
+        /// The type it is registered with.
+        registered: &'static str,
+        /// The type that was requested.
+        requested: &'static str,
+    },
+    /// The name is registered with another configuration.
+    ConfigMismatch {
+        /// The full name.
+        name: &'static str,
+        /// The configuration it is registered with.
+        registered: SignalConfig,
+        /// The configuration that was requested.
+        requested: SignalConfig,
+    },
+    /// The `mesh` namespace is reserved for built-in signals.
+    Reserved {
+        /// The full name that was requested.
+        name: String,
+    },
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::InvalidName { name, error } => {
+                write!(f, "invalid signal name `{name}`: {error}")
+            }
+            RegistryError::TypeMismatch { name, registered, requested } => write!(
+                f,
+                "signal `{name}` is registered with payload type `{registered}`, \
+                 not `{requested}`"
+            ),
+            RegistryError::ConfigMismatch { name, registered, requested } => {
+                write!(f, "signal `{name}` is registered with {registered:?}, not {requested:?}")
+            }
+            RegistryError::Reserved { name } => {
+                write!(f, "signal name `{name}` is in the reserved `mesh` namespace")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+/// A [`Signal<T>`] with a full dotted name, registered process-wide.
+///
+/// Dereferences to [`Signal<T>`] for connecting and emitting. Obtain one
+/// from [`Namespace::signal`](crate::Namespace::signal) or by downcasting a
+/// [`SignalRef`].
+pub struct NamedSignal<T> {
+    signal: Signal<T>,
+}
+
+impl<T> Deref for NamedSignal<T> {
+    type Target = Signal<T>;
+    #[inline]
+    fn deref(&self) -> &Signal<T> {
+        &self.signal
+    }
+}
+
+impl<T> Clone for NamedSignal<T> {
+    fn clone(&self) -> Self {
+        NamedSignal { signal: self.signal.clone() }
+    }
+}
+
+impl<T> fmt::Debug for NamedSignal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("NamedSignal").field(&self.signal).finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> NamedSignal<T> {
+    /// A type-erased handle to this signal.
+    pub fn erased(&self) -> SignalRef {
+        lookup(self.name()).expect("a NamedSignal is always registered")
+    }
+}
+
+/// The type-erased face of a signal.
+trait Erased: Send + Sync {
+    fn receiver_count(&self) -> usize;
+}
+
+impl<T: Send + Sync + 'static> Erased for Core<T> {
+    fn receiver_count(&self) -> usize {
+        Core::receiver_count(self)
+    }
+}
+
+/// A type-erased handle to a registered signal.
+///
+/// ```
+/// use mesh::{Namespace, registry};
+/// static APP: Namespace = Namespace::new("app");
+/// let s = APP.signal::<u32>("tick").unwrap();
+/// s.connect(|_: &u32| {});
+///
+/// let r = registry::lookup("app.tick").unwrap();
+/// assert_eq!(r.receiver_count(), 1);
+/// assert_eq!(r.type_name(), "u32");
+/// let typed = r.downcast::<u32>().unwrap();
+/// assert_eq!(typed.emit(1).delivered, 1);
+/// assert!(r.downcast::<i64>().is_none());
+/// ```
+#[derive(Clone)]
+pub struct SignalRef {
+    name: &'static str,
+    type_id: TypeId,
+    type_name: &'static str,
+    config: SignalConfig,
+    erased: Arc<dyn Erased>,
+    any: Arc<dyn Any + Send + Sync>,
+}
+
+impl SignalRef {
+    /// The full name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The payload's `TypeId`.
+    pub fn type_id(&self) -> TypeId {
+        self.type_id
+    }
+
+    /// The payload's type name.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// The signal's configuration.
+    pub fn config(&self) -> SignalConfig {
+        self.config
+    }
+
+    /// Connected receivers (exact; see [`Signal::receiver_count`]).
+    pub fn receiver_count(&self) -> usize {
+        self.erased.receiver_count()
+    }
+
+    /// The typed signal, if its payload is `T`.
+    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<NamedSignal<T>> {
+        let core = self.any.clone().downcast::<Core<T>>().ok()?;
+        Some(NamedSignal { signal: Signal::from_core(core) })
+    }
+}
+
+impl fmt::Debug for SignalRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignalRef")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .field("receivers", &self.receiver_count())
+            .finish()
+    }
+}
+
+pub(crate) struct MetaSignals {
+    pub(crate) connected: NamedSignal<ReceiverConnected>,
+    pub(crate) disconnected: NamedSignal<ReceiverDisconnected>,
+    pub(crate) failed: NamedSignal<ReceiverFailed>,
+}
+
+pub(crate) struct Registry {
+    signals: RwLock<BTreeMap<&'static str, SignalRef>>,
+    namespaces: RwLock<BTreeSet<&'static str>>,
+    pub(crate) meta: MetaSignals,
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    let mut signals = BTreeMap::new();
+    let connected = NamedSignal { signal: Signal::build(meta::CONNECTED, SignalConfig::new()) };
+    let disconnected =
+        NamedSignal { signal: Signal::build(meta::DISCONNECTED, SignalConfig::new()) };
+    let failed = NamedSignal { signal: Signal::build(meta::FAILED, SignalConfig::new()) };
+    for r in [entry(&connected.signal), entry(&disconnected.signal), entry(&failed.signal)] {
+        signals.insert(r.name, r);
+    }
+    Registry {
+        signals: RwLock::new(signals),
+        namespaces: RwLock::new(["mesh", "mesh.receiver"].into_iter().collect()),
+        meta: MetaSignals { connected, disconnected, failed },
+    }
+});
+
+pub(crate) fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+fn entry<T: Send + Sync + 'static>(signal: &Signal<T>) -> SignalRef {
+    let core = signal.core().clone();
+    SignalRef {
+        name: core.name(),
+        type_id: TypeId::of::<T>(),
+        type_name: type_name::<T>(),
+        config: SignalConfig { ordered: signal.is_ordered(), ..SignalConfig::new() },
+        erased: core.clone(),
+        any: core,
+    }
+}
+
+/// Registers (or finds) the signal `full` with payload `T`.
+pub(crate) fn register<T: Send + Sync + 'static>(
+    full: &str,
+    config: SignalConfig,
+) -> Result<NamedSignal<T>, RegistryError> {
+    if full == "mesh" || full.starts_with("mesh.") {
+        return Err(RegistryError::Reserved { name: full.to_owned() });
+    }
+    let reg = registry();
+    if let Some(found) = reg.signals.read().unwrap_or_else(|e| e.into_inner()).get(full) {
+        return check::<T>(found, config);
+    }
+    let mut signals = reg.signals.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = signals.get(full) {
+        return check::<T>(found, config);
+    }
+    let name: &'static str = Box::leak(full.to_owned().into_boxed_str());
+    let signal = Signal::<T>::build(name, config);
+    signals.insert(name, entry(&signal));
+    drop(signals);
+    let mut namespaces = reg.namespaces.write().unwrap_or_else(|e| e.into_inner());
+    let mut end = 0;
+    while let Some(dot) = name[end..].find('.') {
+        end += dot;
+        namespaces.insert(&name[..end]);
+        end += 1;
+    }
+    Ok(NamedSignal { signal })
+}
+
+fn check<T: Send + Sync + 'static>(
+    found: &SignalRef,
+    config: SignalConfig,
+) -> Result<NamedSignal<T>, RegistryError> {
+    if found.config != config {
+        return Err(RegistryError::ConfigMismatch {
+            name: found.name,
+            registered: found.config,
+            requested: config,
+        });
+    }
+    found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
+        name: found.name,
+        registered: found.type_name,
+        requested: type_name::<T>(),
+    })
+}
+
+/// The registered signal with this full name.
+pub fn lookup(name: &str) -> Option<SignalRef> {
+    registry().signals.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+}
+
+/// Every registered signal (built-ins included), sorted by name.
+pub fn signals() -> Vec<SignalRef> {
+    registry().signals.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+}
+
+/// Every namespace that holds a registered signal, directly or nested,
+/// sorted by name.
+pub fn namespaces() -> Vec<&'static str> {
+    registry().namespaces.read().unwrap_or_else(|e| e.into_inner()).iter().copied().collect()
+}
+
+pub(crate) fn signals_under(prefix: &str) -> Vec<SignalRef> {
+    let signals = registry().signals.read().unwrap_or_else(|e| e.into_inner());
+    signals
+        .range::<str, _>((std::ops::Bound::Excluded(prefix), std::ops::Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .filter(|(k, _)| k.as_bytes().get(prefix.len()) == Some(&b'.'))
+        .map(|(_, v)| v.clone())
+        .collect()
+}

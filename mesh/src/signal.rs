@@ -1,0 +1,811 @@
+//! Layer 3: [`Signal<T>`], the typed dispatcher.
+//!
+//! A signal owns a [`Subscribers`] list and decides, per emit, how much work
+//! is needed:
+//!
+//! 1. *Nobody listening*: one atomic load (`len`) and return.
+//! 2. *Muted*: one more load, and return.
+//! 3. *Payload-only receivers*: load the snapshot, call each receiver with
+//!    `&T`. No id, no clock read, no allocation.
+//! 4. *Some receiver wants the envelope* (or the caller passed an
+//!    [`Event`]): build the [`Event<T>`] once — id, timestamp, sequence
+//!    number — and hand every receiver a view of it.
+//!
+//! # Dispatch and ordering
+//!
+//! Receivers run on the emitting thread, in the snapshot's order: priority
+//! (higher first), then connection order. Events one thread emits reach each
+//! receiver in the order they were emitted. Concurrent emits from different
+//! threads run concurrently: one receiver may be running for two events at
+//! once, and two receivers may see them in different orders.
+//!
+//! An *ordered* signal ([`SignalConfig::ordered`]) serialises dispatch: at
+//! most one event is being delivered at a time, events are numbered (`seq`)
+//! in delivery order, and every receiver sees every event in that one total
+//! order. Concurrent emitters wait their turn (this mode takes a lock). An
+//! event emitted from *inside* a receiver of the same ordered signal is
+//! queued and delivered right after the current one, by the same thread,
+//! instead of deadlocking; its emit returns [`EmitStatus::Deferred`].
+//!
+//! # Failure isolation
+//!
+//! Each receiver call is guarded: a receiver that panics or returns `Err`
+//! does not stop the receivers after it and leaves nothing poisoned. The
+//! failure is counted ([`Signal::failure_count`]) and emitted on
+//! [`mesh.receiver.failed`](crate::meta::failed) after the dispatch.
+//! The panic itself is still reported by the process's panic hook.
+//!
+//! # Re-entrancy
+//!
+//! A receiver may connect, disconnect or emit on any signal, including its
+//! own, while it is being dispatched. No lock is held while user code runs.
+//! Changes to the receiver list take effect from the next emit.
+
+use std::any::type_name;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::connection::{Connection, Detach, DisconnectReason, ScopedConnection};
+use crate::event::{Event, Metadata, new_id};
+use crate::meta;
+use crate::receiver::{
+    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, IntoWeakReceiver, MAY_EXPIRE,
+    NEEDS_ENVELOPE, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
+};
+use crate::subscribers::{Snapshot, Subscribers};
+
+/// How a signal dispatches; see the [module docs](self).
+///
+/// ```
+/// use mesh::{Signal, SignalConfig};
+/// let s = Signal::<u64>::with_config(SignalConfig::new().ordered());
+/// assert!(s.is_ordered());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct SignalConfig {
+    /// Serialise dispatch into one total order.
+    pub ordered: bool,
+}
+
+impl SignalConfig {
+    /// The default: concurrent, lock-free dispatch.
+    pub const fn new() -> Self {
+        SignalConfig { ordered: false }
+    }
+
+    /// Serialise dispatch: every receiver sees every event in `seq` order.
+    pub const fn ordered(mut self) -> Self {
+        self.ordered = true;
+        self
+    }
+}
+
+/// What happened to one emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmitStatus {
+    /// The event was dispatched (to zero or more receivers).
+    Dispatched,
+    /// Nobody was connected; nothing was done.
+    NoReceivers,
+    /// The signal was muted; the event was dropped.
+    Muted,
+    /// Ordered signal, emitted from inside its own dispatch: queued, and
+    /// delivered right after the current event.
+    Deferred,
+}
+
+/// The summary an emit returns.
+///
+/// ```
+/// use mesh::Signal;
+/// let s = Signal::<i32>::new();
+/// s.connect(|_: &i32| {});
+/// s.connect(|x: &i32| if *x > 0 { Ok(()) } else { Err("not positive") });
+/// let r = s.emit(-1);
+/// assert_eq!((r.delivered, r.failed), (1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emitted {
+    /// Receivers that ran and succeeded.
+    pub delivered: u32,
+    /// Receivers that panicked or returned `Err`.
+    pub failed: u32,
+    /// Receivers that declined the event (source filter, spent one-shot,
+    /// dropped weak target).
+    pub skipped: u32,
+    /// Whether and how the event was dispatched.
+    pub status: EmitStatus,
+}
+
+impl Emitted {
+    const fn with(status: EmitStatus) -> Self {
+        Emitted { delivered: 0, failed: 0, skipped: 0, status }
+    }
+}
+
+/// What an emit carries into dispatch.
+enum Input<T> {
+    /// A bare payload, with the emitter's source if it gave one.
+    Data(T, Option<Cow<'static, str>>),
+    /// A prepared envelope.
+    Event(Event<T>),
+}
+
+/// State of an ordered signal.
+struct Ordered<T> {
+    state: Mutex<OrderState<T>>,
+    turn: Condvar,
+}
+
+struct OrderState<T> {
+    /// The dispatching thread's marker, or 0 when nobody dispatches.
+    owner: usize,
+    /// Events emitted by the owner from inside its own dispatch.
+    queue: VecDeque<Input<T>>,
+}
+
+/// The shared state behind every handle to one signal.
+pub(crate) struct Core<T> {
+    name: &'static str,
+    subs: Subscribers<SlotRef<T>>,
+    /// Number of live [`MuteGuard`]s. Relaxed: it only gates work, and a
+    /// guard created before an emit starts (happens-before) is seen by
+    /// read-write coherence.
+    muted: AtomicUsize,
+    /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
+    /// gap-freedom come from the RMW itself; nothing else is published
+    /// through it.
+    seq: AtomicU64,
+    /// Receiver failures so far. Relaxed: a statistic.
+    failures: AtomicU64,
+    ordered: Option<Ordered<T>>,
+}
+
+/// A typed signal: connect receivers, emit events.
+///
+/// `Signal<T>` is a cheap handle (`Clone` shares the same signal) and is
+/// `Send + Sync`. See the [module docs](self) for dispatch and ordering.
+///
+/// ```
+/// use mesh::{Event, Signal};
+/// let signal = Signal::<String>::new();
+/// let c = signal.connect(|name: &String| println!("hello {name}"));
+/// signal.connect(|ev: &Event<String>| println!("event #{} from {:?}", ev.seq, ev.source));
+/// let r = signal.emit_from("tests", "mesh".to_string());
+/// assert_eq!(r.delivered, 2);
+/// c.disconnect();
+/// assert_eq!(signal.receiver_count(), 1);
+/// ```
+pub struct Signal<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Clone for Signal<T> {
+    fn clone(&self) -> Self {
+        Signal { core: self.core.clone() }
+    }
+}
+
+impl<T: Send + Sync + 'static> Default for Signal<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Signal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signal")
+            .field("name", &self.core.name)
+            .field("type", &type_name::<T>())
+            .field("receivers", &self.core.subs.len())
+            .finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> Signal<T> {
+    /// A new anonymous signal with no receivers.
+    pub fn new() -> Self {
+        Self::with_config(SignalConfig::new())
+    }
+
+    /// A new anonymous signal with the given configuration.
+    pub fn with_config(config: SignalConfig) -> Self {
+        Self::build("", config)
+    }
+
+    pub(crate) fn build(name: &'static str, config: SignalConfig) -> Self {
+        Signal {
+            core: Arc::new(Core {
+                name,
+                subs: Subscribers::new(),
+                muted: AtomicUsize::new(0),
+                seq: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                ordered: config.ordered.then(|| Ordered {
+                    state: Mutex::new(OrderState { owner: 0, queue: VecDeque::new() }),
+                    turn: Condvar::new(),
+                }),
+            }),
+        }
+    }
+
+    /// The full name (`""` for an anonymous signal).
+    pub fn name(&self) -> &'static str {
+        self.core.name
+    }
+
+    /// Whether this signal serialises dispatch.
+    pub fn is_ordered(&self) -> bool {
+        self.core.ordered.is_some()
+    }
+
+    // ----- connecting -------------------------------------------------
+
+    /// Connects a receiver taking `&T` or `&Event<T>`. The returned handle
+    /// disconnects on demand; dropping it leaves the receiver connected.
+    pub fn connect<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> Connection {
+        self.connect_with(ConnectOptions::new(), receiver)
+    }
+
+    /// Connects with [`ConnectOptions`]: priority, source filter, one-shot,
+    /// name.
+    pub fn connect_with<M, F: IntoReceiver<T, M>>(
+        &self,
+        options: ConnectOptions,
+        receiver: F,
+    ) -> Connection {
+        let priority = options.priority;
+        let slot = make_slot(receiver.into_handler(), options, type_name::<F>());
+        self.attach(priority, slot)
+    }
+
+    /// Connects a receiver that is disconnected when the returned guard
+    /// drops.
+    pub fn connect_scoped<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> ScopedConnection {
+        self.connect(receiver).scoped()
+    }
+
+    /// Connects a receiver for at most one event.
+    pub fn connect_once<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> Connection {
+        self.connect_with(ConnectOptions::new().once(), receiver)
+    }
+
+    /// Connects a receiver that only gets events whose `source` is
+    /// `source` (Blinker's `sender=`).
+    ///
+    /// ```
+    /// use mesh::Signal;
+    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// let s = Signal::<u32>::new();
+    /// let seen = Arc::new(AtomicU32::new(0));
+    /// let n = seen.clone();
+    /// s.connect_from("db", move |x: &u32| { n.fetch_add(*x, Ordering::Relaxed); });
+    /// s.emit_from("cache", 1);
+    /// s.emit_from("db", 10);
+    /// s.emit(100);
+    /// assert_eq!(seen.load(Ordering::Relaxed), 10);
+    /// ```
+    pub fn connect_from<M, F: IntoReceiver<T, M>>(
+        &self,
+        source: impl Into<Cow<'static, str>>,
+        receiver: F,
+    ) -> Connection {
+        self.connect_with(ConnectOptions::new().source(source), receiver)
+    }
+
+    /// Connects a method of an `Arc`-held object without keeping the
+    /// object alive: `receiver(&object, &T)` or `receiver(&object,
+    /// &Event<T>)`. Once the object is dropped the receiver is removed (at
+    /// the next emit, [`receiver_count`](Self::receiver_count) or
+    /// [`receivers`](Self::receivers)), firing
+    /// [`mesh.receiver.disconnected`](crate::meta::disconnected).
+    pub fn connect_weak<S, M, F>(&self, target: &Arc<S>, receiver: F) -> Connection
+    where
+        S: Send + Sync + 'static,
+        F: IntoWeakReceiver<S, T, M>,
+    {
+        self.connect_weak_with(ConnectOptions::new(), target, receiver)
+    }
+
+    /// [`connect_weak`](Self::connect_weak) with options.
+    pub fn connect_weak_with<S, M, F>(
+        &self,
+        options: ConnectOptions,
+        target: &Arc<S>,
+        receiver: F,
+    ) -> Connection
+    where
+        S: Send + Sync + 'static,
+        F: IntoWeakReceiver<S, T, M>,
+    {
+        let priority = options.priority;
+        let handler = receiver.into_weak_handler(Arc::downgrade(target));
+        let slot = make_slot(handler, options, type_name::<F>());
+        self.attach(priority, slot)
+    }
+
+    fn attach(&self, priority: i32, slot: SlotRef<T>) -> Connection {
+        let name = meta::wants_connected().then(|| slot.0.name().clone());
+        let id = self.core.subs.insert(priority, slot);
+        if let Some(name) = name {
+            meta::connected_event(self.core.name, ReceiverInfo { id, name, priority });
+        }
+        let weak = Arc::downgrade(&self.core);
+        Connection { signal: weak, id }
+    }
+
+    /// Disconnects every receiver; returns how many there were.
+    pub fn disconnect_all(&self) -> usize {
+        self.core.remove(|_, _| true, |_| DisconnectReason::Cleared)
+    }
+
+    // ----- introspection ---------------------------------------------
+
+    /// Number of connected receivers. Exact: weak receivers whose object is
+    /// gone are removed first (only signals that have weak or one-shot
+    /// receivers pay for that check). Otherwise one atomic load.
+    pub fn receiver_count(&self) -> usize {
+        self.core.prune();
+        self.core.subs.len()
+    }
+
+    /// Whether any receiver is connected (see
+    /// [`receiver_count`](Self::receiver_count)).
+    pub fn has_receivers(&self) -> bool {
+        self.receiver_count() > 0
+    }
+
+    /// The connected receivers, in dispatch order.
+    pub fn receivers(&self) -> Vec<ReceiverInfo> {
+        self.core.prune();
+        let snap = self.core.subs.load();
+        snap.items()
+            .iter()
+            .zip(snap.keys())
+            .map(|(s, &(id, priority))| ReceiverInfo { id, name: s.0.name().clone(), priority })
+            .collect()
+    }
+
+    /// Receiver failures (panics and `Err`s) since the signal was created.
+    pub fn failure_count(&self) -> u64 {
+        self.core.failures.load(Ordering::Relaxed)
+    }
+
+    // ----- emitting ---------------------------------------------------
+
+    /// Emits `data` to every receiver; returns what happened.
+    ///
+    /// With no receivers connected this is one atomic load.
+    #[inline]
+    pub fn emit(&self, data: T) -> Emitted {
+        if self.core.subs.len() == 0 {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        self.core.emit_input(Input::Data(data, None))
+    }
+
+    /// Emits `data` with `source` set: receivers connected with
+    /// [`connect_from`](Self::connect_from) for another source skip it.
+    #[inline]
+    pub fn emit_from(&self, source: impl Into<Cow<'static, str>>, data: T) -> Emitted {
+        if self.core.subs.len() == 0 {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        self.core.emit_input(Input::Data(data, Some(source.into())))
+    }
+
+    /// Emits a prepared envelope (id, timestamp, source and metadata as
+    /// given); the signal sets `name` and `seq`.
+    pub fn emit_event(&self, event: Event<T>) -> Emitted {
+        if self.core.subs.len() == 0 {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        self.core.emit_input(Input::Event(event))
+    }
+
+    /// Mutes the signal until the guard drops: emits (from any thread)
+    /// return [`EmitStatus::Muted`] and reach nobody. Guards nest: the
+    /// signal stays muted while any guard lives.
+    ///
+    /// ```
+    /// use mesh::{EmitStatus, Signal};
+    /// let s = Signal::<()>::new();
+    /// s.connect(|_: &()| {});
+    /// let outer = s.mute();
+    /// let inner = s.mute();
+    /// drop(outer);
+    /// assert_eq!(s.emit(()).status, EmitStatus::Muted);
+    /// drop(inner);
+    /// assert_eq!(s.emit(()).delivered, 1);
+    /// ```
+    pub fn mute(&self) -> MuteGuard<T> {
+        self.core.muted.fetch_add(1, Ordering::Relaxed);
+        MuteGuard { core: self.core.clone() }
+    }
+
+    /// Whether a [`MuteGuard`] is alive.
+    pub fn is_muted(&self) -> bool {
+        self.core.muted.load(Ordering::Relaxed) != 0
+    }
+
+    /// A publishing handle that caches the receiver snapshot: see
+    /// [`Publisher`].
+    pub fn publisher(&self) -> Publisher<T> {
+        Publisher { core: self.core.clone(), version: u64::MAX, snapshot: None }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core<T>> {
+        &self.core
+    }
+
+    pub(crate) fn from_core(core: Arc<Core<T>>) -> Self {
+        Signal { core }
+    }
+}
+
+/// Keeps a signal muted while alive; see [`Signal::mute`].
+#[must_use = "the signal is unmuted as soon as the guard drops"]
+pub struct MuteGuard<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Drop for MuteGuard<T> {
+    fn drop(&mut self) {
+        self.core.muted.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<T> fmt::Debug for MuteGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MuteGuard").field("signal", &self.core.name).finish()
+    }
+}
+
+/// A per-thread publishing handle: the fastest way to emit.
+///
+/// A `Publisher` keeps its own `Arc` of the receiver snapshot and checks it
+/// is current with one atomic load per emit, instead of the shared
+/// snapshot load [`Signal::emit`] does. It is `Send` but its `emit` takes
+/// `&mut self`: give each publishing thread its own.
+///
+/// Trade-off: until its next emit (or drop), a publisher keeps the
+/// receivers of the snapshot it last used alive, including ones
+/// disconnected since. They are not called again.
+///
+/// ```
+/// use mesh::Signal;
+/// let s = Signal::<u32>::new();
+/// s.connect(|x: &u32| assert!(*x < 10));
+/// let mut p = s.publisher();
+/// for i in 0..10 {
+///     p.emit(i);
+/// }
+/// ```
+pub struct Publisher<T> {
+    core: Arc<Core<T>>,
+    /// `core.subs.version()` when `snapshot` was loaded.
+    version: u64,
+    snapshot: Option<Arc<Snapshot<SlotRef<T>>>>,
+}
+
+impl<T: Send + Sync + 'static> Publisher<T> {
+    /// Emits `data`, like [`Signal::emit`].
+    #[inline]
+    pub fn emit(&mut self, data: T) -> Emitted {
+        let core = &*self.core;
+        // Acquire; see `Subscribers::version`. Read the version *before*
+        // the snapshot, so a stale snapshot is always detected next time.
+        let version = core.subs.version();
+        if version != self.version {
+            self.snapshot = Some(core.subs.load_full());
+            self.version = version;
+        }
+        let Some(snap) = &self.snapshot else { unreachable!("loaded above") };
+        if snap.len() == 0 {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if core.muted.load(Ordering::Relaxed) != 0 || core.ordered.is_some() {
+            return core.emit_input(Input::Data(data, None));
+        }
+        core.dispatch(snap, Input::Data(data, None))
+    }
+
+    /// The signal this publisher emits on.
+    pub fn signal(&self) -> Signal<T> {
+        Signal { core: self.core.clone() }
+    }
+}
+
+impl<T> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher").field("signal", &self.core.name).finish()
+    }
+}
+
+/// An address unique to the current thread while it lives, cheaper than
+/// `thread::current().id()` (no reference count).
+fn thread_marker() -> usize {
+    thread_local!(static MARK: u8 = const { 0 });
+    MARK.with(|m| m as *const u8 as usize)
+}
+
+/// Failures and removals noticed during one dispatch (the cold path).
+#[derive(Default)]
+struct Aftermath {
+    failures: Vec<(Cow<'static, str>, String)>,
+    removals: Vec<(u64, DisconnectReason)>,
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// Everything after the "anyone listening?" check.
+    fn emit_input(&self, input: Input<T>) -> Emitted {
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        match &self.ordered {
+            None => {
+                let snap = self.subs.load();
+                self.dispatch(&snap, input)
+            }
+            Some(ordered) => self.emit_ordered(ordered, input),
+        }
+    }
+
+    /// Ordered mode: one dispatching thread at a time; see the module docs.
+    fn emit_ordered(&self, ordered: &Ordered<T>, input: Input<T>) -> Emitted {
+        let me = thread_marker();
+        let mut state = ordered.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.owner == me {
+            state.queue.push_back(input);
+            return Emitted::with(EmitStatus::Deferred);
+        }
+        while state.owner != 0 {
+            state = ordered.turn.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.owner = me;
+        drop(state);
+
+        /// Gives the turn back even if dispatch unwinds.
+        struct Turn<'a, T>(&'a Ordered<T>);
+        impl<T> Drop for Turn<'_, T> {
+            fn drop(&mut self) {
+                let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.owner = 0;
+                state.queue.clear();
+                self.0.turn.notify_one();
+            }
+        }
+        let _turn = Turn(ordered);
+        let first = self.dispatch(&self.subs.load(), input);
+        loop {
+            let next = ordered.state.lock().unwrap_or_else(|e| e.into_inner()).queue.pop_front();
+            match next {
+                Some(input) => {
+                    self.dispatch(&self.subs.load(), input);
+                }
+                None => break first,
+            }
+        }
+    }
+
+    /// Delivers one event to the receivers of `snap`.
+    #[inline]
+    fn dispatch(&self, snap: &Snapshot<SlotRef<T>>, input: Input<T>) -> Emitted {
+        let failure = Cell::new(None);
+        match input {
+            Input::Data(data, source) if snap.flags() & NEEDS_ENVELOPE == 0 => {
+                let d = Delivery {
+                    data: &data,
+                    event: None,
+                    source: source.as_deref(),
+                    failure: &failure,
+                };
+                self.run(snap, &d)
+            }
+            Input::Data(data, source) => {
+                let (id, timestamp) = new_id();
+                let ev = Event {
+                    id,
+                    name: self.name,
+                    data,
+                    timestamp,
+                    source,
+                    metadata: Metadata::new(),
+                    seq: self.next_seq(),
+                };
+                self.run_event(snap, &ev, &failure)
+            }
+            Input::Event(mut ev) => {
+                ev.name = self.name;
+                ev.seq = self.next_seq();
+                self.run_event(snap, &ev, &failure)
+            }
+        }
+    }
+
+    fn run_event(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        ev: &Event<T>,
+        failure: &Cell<Option<String>>,
+    ) -> Emitted {
+        let d = Delivery { data: &ev.data, event: Some(ev), source: ev.source.as_deref(), failure };
+        self.run(snap, &d)
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The dispatch loop. The happy path is one dynamic call per receiver
+    /// inside a single `catch_unwind`; a panic resumes the loop after the
+    /// receiver that panicked.
+    #[inline]
+    fn run(&self, snap: &Snapshot<SlotRef<T>>, d: &Delivery<'_, T>) -> Emitted {
+        let items = snap.items();
+        let mut i = 0;
+        let mut after: Option<Box<Aftermath>> = None;
+        let (mut skipped, mut failed) = (0u32, 0u32);
+        loop {
+            let walk = catch_unwind(AssertUnwindSafe(|| {
+                while i < items.len() {
+                    let status = items[i].0.call(d);
+                    if status != DELIVERED {
+                        note(status, i, snap, d, &mut after, &mut skipped, &mut failed);
+                    }
+                    i += 1;
+                }
+            }));
+            match walk {
+                Ok(()) => break,
+                Err(panic) => {
+                    failed += 1;
+                    let after = after.get_or_insert_with(Default::default);
+                    after.failures.push((items[i].0.name().clone(), panic_message(&*panic)));
+                    // Drop the payload here: it is user data.
+                    drop(panic);
+                    i += 1;
+                }
+            }
+        }
+        if let Some(after) = after {
+            self.aftermath(*after);
+        }
+        Emitted {
+            delivered: items.len() as u32 - skipped - failed,
+            failed,
+            skipped,
+            status: EmitStatus::Dispatched,
+        }
+    }
+
+    /// Reports failures and removes spent receivers, after a dispatch.
+    #[cold]
+    fn aftermath(&self, after: Aftermath) {
+        if !after.removals.is_empty() {
+            let removals = after.removals;
+            self.remove(
+                |id, _| removals.iter().any(|&(r, _)| r == id),
+                |id| {
+                    removals
+                        .iter()
+                        .find(|&&(r, _)| r == id)
+                        .map_or(DisconnectReason::Expired, |r| r.1)
+                },
+            );
+        }
+        if !after.failures.is_empty() {
+            self.failures.fetch_add(after.failures.len() as u64, Ordering::Relaxed);
+            for (receiver, message) in after.failures {
+                meta::failed_event(self.name, receiver, message);
+            }
+        }
+    }
+
+    /// Removes receivers matching `which`, firing `disconnected` for each.
+    /// Returns how many were removed.
+    fn remove(
+        &self,
+        which: impl FnMut(u64, &SlotRef<T>) -> bool,
+        reason: impl Fn(u64) -> DisconnectReason,
+    ) -> usize {
+        let removed = self.subs.remove_where(which);
+        let n = removed.len();
+        for ((id, priority), slot) in removed {
+            if meta::wants_disconnected() {
+                meta::disconnected_event(
+                    self.name,
+                    ReceiverInfo { id, name: slot.0.name().clone(), priority },
+                    reason(id),
+                );
+            }
+            // The slot (and the user's closure) drops here, outside the
+            // writer lock.
+            drop(slot);
+        }
+        n
+    }
+
+    /// Removes weak receivers whose object is gone and spent one-shots.
+    fn prune(&self) {
+        if self.subs.load().flags() & MAY_EXPIRE != 0 {
+            self.remove(|_, s| s.0.expired(), |_| DisconnectReason::Expired);
+        }
+    }
+}
+
+/// Records a non-delivered status (cold path of [`Core::run`]).
+#[cold]
+#[inline(never)]
+fn note<T>(
+    status: u8,
+    i: usize,
+    snap: &Snapshot<SlotRef<T>>,
+    d: &Delivery<'_, T>,
+    after: &mut Option<Box<Aftermath>>,
+    skipped: &mut u32,
+    failed: &mut u32,
+) {
+    if status & SKIPPED != 0 {
+        *skipped += 1;
+    }
+    let after = after.get_or_insert_with(Default::default);
+    if status & FAILED != 0 {
+        *failed += 1;
+        let message = d.failure.take().unwrap_or_default();
+        after.failures.push((snap.items()[i].0.name().clone(), message));
+    }
+    if status & REMOVE != 0 {
+        let reason =
+            if status & SKIPPED != 0 { DisconnectReason::Expired } else { DisconnectReason::Once };
+        after.removals.push((snap.keys()[i].0, reason));
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`; otherwise a placeholder).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked with a non-string payload".to_owned()
+    }
+}
+
+impl<T: Send + Sync + 'static> Detach for Core<T> {
+    fn detach(&self, id: u64, reason: DisconnectReason) -> bool {
+        self.remove(|i, _| i == id, |_| reason) == 1
+    }
+
+    fn is_attached(&self, id: u64) -> bool {
+        self.subs.contains(id)
+    }
+}
+
+impl<T> Core<T> {
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    pub(crate) fn receiver_count(&self) -> usize {
+        self.prune();
+        self.subs.len()
+    }
+}
+
+impl<T> Core<T> {
+    pub(crate) fn subs_len(&self) -> usize {
+        self.subs.len()
+    }
+}
