@@ -7,12 +7,38 @@ use mesh::meta::{self, ReceiverFailed};
 use mesh::prelude::*;
 use mesh::registry;
 
-static SYSTEM: Namespace = Namespace::new("system");
-static PROVIDER: Namespace = Namespace::nested(&SYSTEM, "provider");
+mesh::namespace! {
+    /// Everything about the running system.
+    pub SYSTEM = "system";
+    /// `system.provider`: data providers coming and going.
+    pub PROVIDER = "provider" in SYSTEM;
+}
 
+/// A data provider came up.
+#[signal(namespace = PROVIDER, name = "connected")]
 #[derive(Debug, Clone)]
 struct ProviderConnected {
     provider: String,
+}
+
+/// A data provider went away (name defaults to `provider_lost`).
+#[signal(namespace = PROVIDER)]
+#[derive(Debug, Clone)]
+struct ProviderLost(String);
+
+/// Registered globally: no init call, connected before the first emit.
+#[receiver(priority = 10)]
+fn announce(ev: &ProviderConnected) {
+    println!("  [#[receiver] announce ] {} connected", ev.provider);
+}
+
+/// Takes the envelope: id, seq, source, timestamp, metadata.
+#[receiver]
+fn audit(ev: &Event<ProviderConnected>) {
+    println!(
+        "  [#[receiver] audit    ] #{} {} id={} source={:?}",
+        ev.seq, ev.name, ev.id, ev.source
+    );
 }
 
 /// A component that listens through a weak receiver.
@@ -25,21 +51,19 @@ fn step(title: &str) {
 }
 
 fn main() {
-    step("1. a named signal in a namespace");
-    let connected = PROVIDER.signal::<ProviderConnected>("connected").expect("valid name");
-    println!("signal `{}` registered", connected.name());
-
-    step("2. connect: a payload receiver and an envelope receiver");
-    let payload = connected.connect(|ev: &ProviderConnected| {
-        println!("  [payload ] {} connected", ev.provider);
-    });
-    connected.connect(|ev: &Event<ProviderConnected>| {
-        println!("  [envelope] #{} {} id={} source={:?}", ev.seq, ev.name, ev.id, ev.source);
-    });
-    let r = connected.emit(ProviderConnected { provider: "db".into() });
+    step("1. event types declared with #[signal], receivers with #[receiver]");
+    println!("  {} is `{}`", std::any::type_name::<ProviderConnected>(), ProviderConnected::NAME);
+    let r = ProviderConnected { provider: "db".into() }.emit();
     println!("  emit -> delivered {}, failed {}", r.delivered, r.failed);
-    payload.disconnect();
-    println!("  payload receiver disconnected; {} left", connected.receiver_count());
+
+    step("2. connect and disconnect at run time");
+    let connected = ProviderConnected::signal();
+    let extra = connected.connect(|ev: &ProviderConnected| {
+        println!("  [closure            ] {} (connected at run time)", ev.provider);
+    });
+    ProviderConnected { provider: "queue".into() }.emit_from("pool-a");
+    extra.disconnect();
+    println!("  closure disconnected; {} receivers left", connected.receiver_count());
 
     step("3. a weak receiver goes away with its object");
     let dashboard = Arc::new(Dashboard { updates: AtomicU32::new(0) });
@@ -53,10 +77,10 @@ fn main() {
     println!("  receivers after dropping it:    {}", connected.receiver_count());
 
     step("4. source filtering (Blinker's sender=)");
-    let disconnected = PROVIDER.signal::<String>("disconnected").expect("valid name");
-    disconnected.connect_from("pool-a", |p: &String| println!("  [pool-a only] {p} left"));
-    disconnected.emit_from("pool-b", "ignored".into());
-    disconnected.emit_from("pool-a", "db".into());
+    ProviderLost::signal()
+        .connect_from("pool-a", |p: &ProviderLost| println!("  [pool-a only] {} left", p.0));
+    ProviderLost("ignored".into()).emit_from("pool-b");
+    ProviderLost("db".into()).emit_from("pool-a");
 
     step("5. priorities: higher first, then connection order");
     let order = Signal::<()>::new();

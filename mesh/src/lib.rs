@@ -71,8 +71,12 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+// Lets the macros' `::mesh::…` paths resolve inside this crate too.
+extern crate self as mesh;
+
 pub mod connection;
 pub mod event;
+pub mod event_type;
 pub mod meta;
 pub mod name;
 pub mod namespace;
@@ -81,8 +85,18 @@ pub mod registry;
 pub mod signal;
 mod subscribers;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// The README's examples run as doctests, so the quickstart stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub use connection::{Connection, DisconnectReason, ScopedConnection};
 pub use event::{Event, Metadata, Uuid};
+pub use event_type::EventType;
 pub use namespace::Namespace;
 pub use receiver::{ConnectOptions, IntoReceiver, IntoWeakReceiver, ReceiverInfo, ReceiverResult};
 pub use registry::{NamedSignal, RegistryError, SignalRef};
@@ -91,7 +105,94 @@ pub use signal::{EmitStatus, Emitted, MuteGuard, Publisher, Signal, SignalConfig
 /// Everything a typical user needs: `use mesh::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ConnectOptions, Connection, Event, NamedSignal, Namespace, ScopedConnection, Signal,
-        SignalConfig,
+        ConnectOptions, Connection, Event, EventType, NamedSignal, Namespace, ScopedConnection,
+        Signal, SignalConfig, receiver, signal,
     };
 }
+
+/// Turns a struct or enum into an event type with a static named signal.
+///
+/// ```
+/// use mesh::prelude::*;
+/// mesh::namespace!(pub SYSTEM = "system");
+///
+/// /// A provider came up.
+/// #[signal(namespace = SYSTEM, name = "provider.connected")]
+/// #[derive(Debug, Clone)]
+/// pub struct ProviderConnected { pub provider: String }
+///
+/// assert_eq!(ProviderConnected::NAME, "system.provider.connected");
+/// ProviderConnected { provider: "db".into() }.emit();
+/// ```
+///
+/// Options (all optional):
+///
+/// | option | meaning |
+/// |---|---|
+/// | `name = "dotted.name"` | the name within the namespace; default: the type name in snake_case |
+/// | `namespace = PATH` | a [`Namespace`] static (e.g. from [`namespace!`]); default: the root |
+/// | `history = N` | keep the last `N` envelopes (see [`SignalConfig::history`]) |
+/// | `ordered` | serialise dispatch (see [`SignalConfig::ordered`]) |
+/// | `crate = PATH` | where `mesh` is, if renamed and not found in `Cargo.toml` |
+///
+/// The name is checked at compile time (dotted segments of `a-z 0-9 _ -`,
+/// no wildcards, no empty segment). Generic types and unions are rejected:
+/// an event type has exactly one static signal.
+///
+/// # Panics
+///
+/// The first use of the signal panics if another payload type already
+/// claimed the same full name in this program.
+pub use mesh_macros::signal;
+
+/// Registers a free function as a global receiver: no init call needed.
+///
+/// The argument's type decides the signal: `&T` (payload only, the fast
+/// path) or `&Event<T>` (the envelope), where `T` has [`#[signal]`](signal).
+/// The function returns `()` or `Result<(), E>` with `E: Display`.
+///
+/// ```
+/// use mesh::prelude::*;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// #[signal]
+/// pub struct Ping(u32);
+///
+/// static SEEN: AtomicU32 = AtomicU32::new(0);
+///
+/// #[receiver(priority = 10)]
+/// fn count(ping: &Ping) {
+///     SEEN.fetch_add(ping.0, Ordering::Relaxed);
+/// }
+///
+/// Ping(2).emit();
+/// assert_eq!(SEEN.load(Ordering::Relaxed), 2);
+/// ```
+///
+/// Options: `priority = i32` (higher runs first), `source = "..."` (only
+/// events from that source), `name = "..."` (shown in introspection and
+/// failure reports; default `module::path::fn_name`), `crate = PATH`.
+///
+/// Every `#[receiver]` of every linked crate is connected before the first
+/// emit of its signal, ordered by priority (higher first), then by name.
+///
+/// **Caveat: linking.** Receivers are collected at link time (with
+/// `inventory`). A library crate none of whose items the final binary
+/// uses may be left out by the linker, and its receivers with it. Refer to
+/// something in that crate (any item, or `use that_crate as _;` in the
+/// binary is not enough: call or name one of its items) to keep it linked.
+pub use mesh_macros::receiver;
+
+/// Declares static [`Namespace`]s, checked at compile time.
+///
+/// ```
+/// mesh::namespace! {
+///     /// Everything about the system.
+///     pub SYSTEM = "system";
+///     /// `system.provider`
+///     pub PROVIDER = "provider" in SYSTEM;
+/// }
+/// assert_eq!(PROVIDER.name(), "system.provider");
+/// assert!(mesh::registry::namespaces().contains(&"system.provider"));
+/// ```
+pub use mesh_macros::namespace;

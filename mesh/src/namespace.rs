@@ -1,10 +1,15 @@
 //! Namespaces: dotted prefixes that group named signals.
 //!
-//! A [`Namespace`] is a `static` value, built by a `const fn` (or, later, by
-//! the `namespace!` macro), so declaring one costs nothing at run time and
-//! an invalid name fails the build. Namespaces nest by dotted prefix:
-//! `PROVIDER` declared under `SYSTEM` is `system.provider`, and the signals
-//! of `PROVIDER` are also signals of `SYSTEM`.
+//! A [`Namespace`] is a `static`, built entirely at compile time: its full
+//! dotted name is stored inline, so a nested namespace knows
+//! `system.provider` without any run-time work, and an invalid name fails
+//! the build. Declare one with the [`namespace!`](crate::namespace!) macro
+//! (which also lists it in [`registry::namespaces`](crate::registry::namespaces))
+//! or with the `const fn`s below.
+//!
+//! Namespaces nest by dotted prefix: `PROVIDER` declared under `SYSTEM` is
+//! `system.provider`, and the signals of `PROVIDER` are also signals of
+//! `SYSTEM`.
 //!
 //! ```
 //! use mesh::Namespace;
@@ -24,19 +29,20 @@
 //! ```
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use crate::name::{join, validate_name, validate_segment};
 use crate::registry::{self, NamedSignal, RegistryError, SignalRef};
 use crate::signal::SignalConfig;
 
+/// Longest full namespace name, in bytes.
+pub const MAX_NAMESPACE_LEN: usize = 128;
+
 /// A registry prefix for named signals; see the [module docs](self).
 pub struct Namespace {
-    segment: &'static str,
+    /// The full dotted name, in `full[..len]`.
+    full: [u8; MAX_NAMESPACE_LEN],
+    len: usize,
     parent: Option<&'static Namespace>,
-    /// Full dotted name, computed (and leaked, once per namespace) on
-    /// first use.
-    full: OnceLock<&'static str>,
 }
 
 impl Namespace {
@@ -44,13 +50,16 @@ impl Namespace {
     ///
     /// # Panics
     ///
-    /// If `name` is not a valid dotted name; in a `static` or `const`, that
-    /// is a compile-time error.
+    /// If `name` is not a valid dotted name or is longer than
+    /// [`MAX_NAMESPACE_LEN`]; in a `static` or `const`, that is a
+    /// compile-time error.
     pub const fn new(name: &'static str) -> Self {
         if validate_name(name).is_err() {
             panic!("invalid namespace name: use dotted segments of `a-z`, `0-9`, `_`, `-`");
         }
-        Namespace { segment: name, parent: None, full: OnceLock::new() }
+        let mut full = [0; MAX_NAMESPACE_LEN];
+        let len = copy_into(&mut full, 0, name.as_bytes());
+        Namespace { full, len, parent: None }
     }
 
     /// A namespace nested under `parent`: its name is
@@ -58,25 +67,29 @@ impl Namespace {
     ///
     /// # Panics
     ///
-    /// If `segment` is not a valid single segment (compile-time error in a
-    /// `static`).
+    /// If `segment` is not a valid single segment or the full name is
+    /// longer than [`MAX_NAMESPACE_LEN`] (compile-time error in a `static`).
     pub const fn nested(parent: &'static Namespace, segment: &'static str) -> Self {
         if validate_segment(segment).is_err() {
             panic!("invalid namespace segment: use `a-z`, `0-9`, `_`, `-` and no `.`");
         }
-        Namespace { segment, parent: Some(parent), full: OnceLock::new() }
+        let mut full = parent.full;
+        let len = copy_into(&mut full, parent.len, b".");
+        let len = copy_into(&mut full, len, segment.as_bytes());
+        Namespace { full, len, parent: Some(parent) }
     }
 
     /// The full dotted name.
-    pub fn name(&'static self) -> &'static str {
-        self.full.get_or_init(|| match self.parent {
-            None => self.segment,
-            Some(p) => Box::leak(join(p.name(), self.segment).into_boxed_str()),
-        })
+    pub const fn name(&self) -> &str {
+        match std::str::from_utf8(self.full.split_at(self.len).0) {
+            Ok(name) => name,
+            // Only validated ASCII is ever copied in.
+            Err(_) => panic!("namespace names are ASCII"),
+        }
     }
 
     /// The enclosing namespace, if nested.
-    pub fn parent(&'static self) -> Option<&'static Namespace> {
+    pub const fn parent(&self) -> Option<&'static Namespace> {
         self.parent
     }
 
@@ -103,9 +116,11 @@ impl Namespace {
         name: &str,
         config: SignalConfig,
     ) -> Result<NamedSignal<T>, RegistryError> {
-        validate_name(name)
-            .map_err(|error| RegistryError::InvalidName { name: join(self.name(), name), error })?;
-        registry::register(&join(self.name(), name), config)
+        let full = join(self.name(), name);
+        match validate_name(name) {
+            Ok(()) => registry::register(&full, config),
+            Err(error) => Err(RegistryError::InvalidName { name: full, error }),
+        }
     }
 
     /// The registered signals in this namespace and those nested in it,
@@ -115,15 +130,28 @@ impl Namespace {
     }
 }
 
+/// Copies `src` into `dst` at `at`; returns the new length. Panics (at
+/// compile time in a `static`) when the name would not fit.
+const fn copy_into(dst: &mut [u8; MAX_NAMESPACE_LEN], at: usize, src: &[u8]) -> usize {
+    if at + src.len() > MAX_NAMESPACE_LEN {
+        panic!("namespace name longer than MAX_NAMESPACE_LEN (128 bytes)");
+    }
+    let mut i = 0;
+    while i < src.len() {
+        dst[at + i] = src[i];
+        i += 1;
+    }
+    at + src.len()
+}
+
 impl fmt::Debug for Namespace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.full.get() {
-            Some(full) => f.debug_tuple("Namespace").field(full).finish(),
-            None => f
-                .debug_struct("Namespace")
-                .field("segment", &self.segment)
-                .field("parent", &self.parent)
-                .finish(),
-        }
+        f.debug_tuple("Namespace").field(&self.name()).finish()
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }

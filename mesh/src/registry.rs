@@ -218,7 +218,12 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let disconnected =
         NamedSignal { signal: Signal::build(meta::DISCONNECTED, SignalConfig::new()) };
     let failed = NamedSignal { signal: Signal::build(meta::FAILED, SignalConfig::new()) };
-    for r in [entry(&connected.signal), entry(&disconnected.signal), entry(&failed.signal)] {
+    let config = SignalConfig::new();
+    for r in [
+        entry(&connected.signal, config),
+        entry(&disconnected.signal, config),
+        entry(&failed.signal, config),
+    ] {
         signals.insert(r.name, r);
     }
     Registry {
@@ -232,13 +237,13 @@ pub(crate) fn registry() -> &'static Registry {
     &REGISTRY
 }
 
-fn entry<T: Send + Sync + 'static>(signal: &Signal<T>) -> SignalRef {
+fn entry<T: Send + Sync + 'static>(signal: &Signal<T>, config: SignalConfig) -> SignalRef {
     let core = signal.core().clone();
     SignalRef {
         name: core.name(),
         type_id: TypeId::of::<T>(),
         type_name: type_name::<T>(),
-        config: SignalConfig { ordered: signal.is_ordered(), ..SignalConfig::new() },
+        config,
         erased: core.clone(),
         any: core,
     }
@@ -262,7 +267,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     }
     let name: &'static str = Box::leak(full.to_owned().into_boxed_str());
     let signal = Signal::<T>::build(name, config);
-    signals.insert(name, entry(&signal));
+    signals.insert(name, entry(&signal, config));
     drop(signals);
     let mut namespaces = reg.namespaces.write().unwrap_or_else(|e| e.into_inner());
     let mut end = 0;
@@ -302,10 +307,19 @@ pub fn signals() -> Vec<SignalRef> {
     registry().signals.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
 }
 
-/// Every namespace that holds a registered signal, directly or nested,
-/// sorted by name.
+/// Every namespace declared with [`namespace!`](crate::namespace!) in a
+/// linked crate, and every namespace that holds a registered signal
+/// (directly or nested), sorted by name.
 pub fn namespaces() -> Vec<&'static str> {
-    registry().namespaces.read().unwrap_or_else(|e| e.into_inner()).iter().copied().collect()
+    let mut all = registry().namespaces.read().unwrap_or_else(|e| e.into_inner()).clone();
+    for decl in crate::__private::inventory::iter::<crate::__private::NamespaceDecl>() {
+        let mut ns = Some(decl.0);
+        while let Some(n) = ns {
+            all.insert(n.name());
+            ns = n.parent();
+        }
+    }
+    all.into_iter().collect()
 }
 
 pub(crate) fn signals_under(prefix: &str) -> Vec<SignalRef> {

@@ -72,12 +72,21 @@ use crate::subscribers::{Snapshot, Subscribers};
 pub struct SignalConfig {
     /// Serialise dispatch into one total order.
     pub ordered: bool,
+    /// Capacity of the history ring: the last `history` envelopes are kept
+    /// (0: no history).
+    pub history: usize,
 }
 
 impl SignalConfig {
-    /// The default: concurrent, lock-free dispatch.
+    /// The default: concurrent, lock-free dispatch, no history.
     pub const fn new() -> Self {
-        SignalConfig { ordered: false }
+        SignalConfig { ordered: false, history: 0 }
+    }
+
+    /// Keep the last `capacity` envelopes for replay.
+    pub const fn history(mut self, capacity: usize) -> Self {
+        self.history = capacity;
+        self
     }
 
     /// Serialise dispatch: every receiver sees every event in `seq` order.

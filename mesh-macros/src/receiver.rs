@@ -1,0 +1,226 @@
+//! `#[receiver]`: parse → validate → expand.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
+
+use crate::attr::{Errors, parse_options};
+use crate::krate;
+
+const OPTIONS: &[&str] = &["priority", "source", "name", "crate"];
+
+struct Args {
+    priority: i32,
+    source: Option<LitStr>,
+    name: Option<LitStr>,
+    krate: Option<syn::Path>,
+}
+
+/// The validated description of one receiver.
+struct Spec<'a> {
+    func: &'a ItemFn,
+    /// The referent of the argument: `T` or `Event<T>`.
+    arg: &'a Type,
+}
+
+pub(crate) fn receiver(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = parse_args(args, &mut errors);
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            errors.at(
+                Span::call_site(),
+                "#[receiver] applies to a free function taking `&T` or `&Event<T>`",
+            );
+            let errs = errors.to_compile_errors();
+            return quote!(#item #errs);
+        }
+    };
+    let spec = validate(&func, &mut errors);
+    let errs = errors.to_compile_errors();
+    match spec {
+        Some(spec) if errors.is_empty() => {
+            let expanded = expand(&spec, &args);
+            quote!(#func #expanded)
+        }
+        _ => quote!(#func #errs),
+    }
+}
+
+fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
+    let mut out = Args { priority: 0, source: None, name: None, krate: None };
+    for opt in parse_options(args, OPTIONS, "#[receiver]", errors) {
+        match opt.key.as_str() {
+            "priority" => out.priority = opt.int::<i32>(errors, "i32").unwrap_or(0),
+            "source" => out.source = opt.string(errors),
+            "name" => out.name = opt.string(errors),
+            "crate" => out.krate = opt.path(errors),
+            _ => {}
+        }
+    }
+    if let Some(s) = &out.source {
+        if s.value().is_empty() {
+            errors.at(s.span(), "`source` must not be empty");
+        }
+    }
+    if let Some(n) = &out.name {
+        if n.value().is_empty() {
+            errors.at(n.span(), "`name` must not be empty");
+        }
+    }
+    out
+}
+
+fn validate<'a>(func: &'a ItemFn, errors: &mut Errors) -> Option<Spec<'a>> {
+    let sig = &func.sig;
+    let before = errors.is_empty();
+    if let Some(a) = &sig.asyncness {
+        errors.at(
+            a.span(),
+            "async receivers are not supported yet: make the function synchronous \
+             (spawn async work from it if needed)",
+        );
+    }
+    if let Some(u) = &sig.unsafety {
+        errors.at(u.span(), "a receiver cannot be `unsafe`: it is called like any safe function");
+    }
+    if let Some(abi) = &sig.abi {
+        errors.at(abi.span(), "a receiver cannot declare an `extern` ABI");
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.at(
+            sig.generics.span(),
+            "a receiver cannot be generic: its argument type decides which signal it receives",
+        );
+    }
+    if let Some(v) = &sig.variadic {
+        errors.at(v.span(), "a receiver cannot be variadic");
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if !returns_unit_or_result(ty) {
+            errors.at(ty.span(), "a receiver returns `()` or `Result<(), E>` where `E: Display`");
+        }
+    }
+    let mut arg = None;
+    match sig.inputs.len() {
+        1 => match &sig.inputs[0] {
+            FnArg::Receiver(r) => errors.at(
+                r.span(),
+                "a receiver cannot take `self`: use a free function, or connect a method with \
+                 `Signal::connect_weak`",
+            ),
+            FnArg::Typed(pat) => match &*pat.ty {
+                Type::Reference(r) if r.mutability.is_none() => arg = Some(&*r.elem),
+                Type::Reference(r) => errors.at(
+                    r.span(),
+                    "a receiver takes a shared reference: `&T` or `&Event<T>`, not `&mut`",
+                ),
+                other => errors.at(
+                    other.span(),
+                    "a receiver takes its event by reference: `&T` or `&Event<T>`",
+                ),
+            },
+        },
+        0 => errors.at(
+            sig.paren_token.span.join(),
+            "a receiver takes exactly one argument, `&T` or `&Event<T>`, and this one takes none",
+        ),
+        n => errors.at(
+            sig.inputs.span(),
+            format!("a receiver takes exactly one argument, `&T` or `&Event<T>`, not {n}"),
+        ),
+    }
+    if before && !errors.is_empty() {
+        return None;
+    }
+    arg.map(|arg| Spec { func, arg })
+}
+
+/// `()`, or a path whose last segment is `Result` (aliases such as
+/// `io::Result<()>` included); the type checker does the rest.
+fn returns_unit_or_result(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(t) => t.elems.is_empty(),
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Paren(p) => returns_unit_or_result(&p.elem),
+        _ => false,
+    }
+}
+
+/// `X` when the argument is written `Event<X>` (any path ending in
+/// `Event`); the payload is then named directly, so an `X` that is not an
+/// event type is reported as such. Other spellings (aliases) go through
+/// the `ReceiverArg` trait.
+fn envelope_payload(arg: &Type) -> Option<&Type> {
+    let Type::Path(p) = arg else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Event" {
+        return None;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => match &a.args[0] {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
+    let krate = krate::resolve(args.krate.clone());
+    let ident = &spec.func.sig.ident;
+    let arg = spec.arg;
+    let priority = args.priority;
+    let name = match &args.name {
+        Some(n) => quote!(#n),
+        None => {
+            let fn_name = ident.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
+        }
+    };
+    let source = match &args.source {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    };
+    // Every use of the payload type is spanned on the argument's type, so
+    // "not an event type" points there (and duplicates collapse into one).
+    let span = arg.span();
+    let payload = match envelope_payload(arg) {
+        Some(inner) => quote_spanned!(span=> #inner),
+        None => quote_spanned!(span=> <#arg as #krate::__private::ReceiverArg>::Payload),
+    };
+    let event_id = quote_spanned!(span=> #krate::__private::event_type_id::<__MeshPayload>);
+    // A wrong return type (e.g. an error that is not `Display`) is blamed
+    // on the return type.
+    let ret_span = match &spec.func.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let payload_at_arg = quote_spanned!(span=> __MeshPayload);
+    let connect = quote_spanned!(ret_span=>
+        #krate::__private::connect_static::<#payload_at_arg, _, _>(signal, options, #ident)
+    );
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            type __MeshPayload = #payload;
+            fn __mesh_connect(
+                signal: &dyn ::core::any::Any,
+                options: #krate::ConnectOptions,
+            ) {
+                #connect;
+            }
+            #krate::__private::inventory::submit! {
+                #krate::__private::StaticReceiver {
+                    event: #event_id,
+                    name: #name,
+                    priority: #priority,
+                    source: #source,
+                    connect: __mesh_connect,
+                }
+            }
+        };
+    }
+}

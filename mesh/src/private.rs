@@ -1,0 +1,131 @@
+//! Support code for the macros. Not a public API: anything here may change
+//! in any release.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+
+pub use inventory;
+pub use std::sync::LazyLock;
+
+use crate::event::Event;
+use crate::event_type::EventType;
+use crate::namespace::Namespace;
+use crate::receiver::{ConnectOptions, IntoReceiver};
+use crate::registry::{self, NamedSignal};
+use crate::signal::SignalConfig;
+
+/// The argument of a `#[receiver]` function: `T` or `Event<T>` for an event
+/// type `T`. Resolving the payload through a trait (not by reading tokens)
+/// keeps type aliases and re-exports working.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type",
+    label = "a receiver takes `&T` or `&Event<T>` where `T` has `#[signal]`",
+    note = "consider adding `#[signal]` to the definition of the payload type"
+)]
+pub trait ReceiverArg {
+    /// The event type.
+    type Payload: EventType;
+}
+
+impl<T: EventType> ReceiverArg for T {
+    type Payload = T;
+}
+
+impl<T: EventType> ReceiverArg for Event<T> {
+    type Payload = T;
+}
+
+/// A `#[receiver]`, collected at link time.
+pub struct StaticReceiver {
+    /// `TypeId` of the event type it receives.
+    pub event: fn() -> TypeId,
+    /// `module::path::fn_name`, or the `name = "..."` option.
+    pub name: &'static str,
+    /// The `priority = N` option.
+    pub priority: i32,
+    /// The `source = "..."` option.
+    pub source: Option<&'static str>,
+    /// Connects the function to the signal passed as `&NamedSignal<T>`.
+    pub connect: fn(&dyn Any, ConnectOptions),
+}
+
+inventory::collect!(StaticReceiver);
+
+/// A namespace declared with `namespace!`, collected at link time.
+pub struct NamespaceDecl(pub &'static Namespace);
+
+inventory::collect!(NamespaceDecl);
+
+/// `TypeId::of::<T>` as a function pointer, for event types only.
+pub fn event_type_id<T: EventType>() -> TypeId {
+    TypeId::of::<T>()
+}
+
+/// Creates and registers the static signal of `T`, then connects every
+/// `#[receiver]` for `T` in (priority descending, name) order.
+///
+/// # Panics
+///
+/// If `T::NAME` is already registered with another payload type or
+/// configuration: two types claiming one name is a programming error that
+/// only shows when both are linked into one program.
+pub fn static_signal<T: EventType>(config: SignalConfig) -> NamedSignal<T> {
+    let signal = registry::register::<T>(T::NAME, config)
+        .unwrap_or_else(|e| panic!("#[signal] on `{}`: {e}", std::any::type_name::<T>()));
+    let mut receivers: Vec<&StaticReceiver> =
+        inventory::iter::<StaticReceiver>().filter(|r| (r.event)() == TypeId::of::<T>()).collect();
+    receivers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+    for r in receivers {
+        let mut options = ConnectOptions::new().priority(r.priority).name(Cow::Borrowed(r.name));
+        if let Some(source) = r.source {
+            options = options.source(source);
+        }
+        (r.connect)(&signal, options);
+    }
+    signal
+}
+
+/// Connects `f` to `signal` if it is a `NamedSignal<P>`.
+pub fn connect_static<P, M, F>(signal: &dyn Any, options: ConnectOptions, f: F)
+where
+    P: Send + Sync + 'static,
+    F: IntoReceiver<P, M>,
+{
+    if let Some(signal) = signal.downcast_ref::<NamedSignal<P>>() {
+        signal.connect_with(options, f);
+    }
+}
+
+/// Length of `<namespace>.<name>` (or `<name>` at the root).
+pub const fn joined_len(namespace: &str, name: &str) -> usize {
+    if namespace.is_empty() { name.len() } else { namespace.len() + 1 + name.len() }
+}
+
+/// The bytes of `<namespace>.<name>`; `N` must be [`joined_len`].
+pub const fn join_names<const N: usize>(namespace: &str, name: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let (ns, name) = (namespace.as_bytes(), name.as_bytes());
+    let mut at = 0;
+    while at < ns.len() {
+        out[at] = ns[at];
+        at += 1;
+    }
+    if !ns.is_empty() {
+        out[at] = b'.';
+        at += 1;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        out[at + i] = name[i];
+        i += 1;
+    }
+    out
+}
+
+/// `bytes` as `&str` in a const context.
+pub const fn utf8(bytes: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("signal names are ASCII"),
+    }
+}

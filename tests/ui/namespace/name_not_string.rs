@@ -1,0 +1,3 @@
+mesh::namespace!(pub SYSTEM = system);
+
+fn main() {}

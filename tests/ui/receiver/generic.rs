@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[receiver]
+fn on_any<T: EventType>(_ev: &T) {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[receiver]
+fn on_nothing() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[receiver]
+pub struct NotAFunction;
+
+fn main() {}

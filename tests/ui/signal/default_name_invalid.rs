@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal]
+pub struct Café;
+
+fn main() {}

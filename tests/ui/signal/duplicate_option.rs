@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal(name = "tick", name = "tock")]
+pub struct Tick;
+
+fn main() {}

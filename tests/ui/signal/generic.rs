@@ -1,0 +1,8 @@
+use mesh::prelude::*;
+
+#[signal]
+pub struct Wrapper<T> {
+    pub value: T,
+}
+
+fn main() {}

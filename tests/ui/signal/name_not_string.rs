@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal(name = tick)]
+pub struct Tick;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal(name = "provider connected")]
+pub struct ProviderConnected;
+
+fn main() {}

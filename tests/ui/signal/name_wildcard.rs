@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal(name = "system.*")]
+pub struct Any;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal]
+fn tick() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal(ordered = true)]
+pub struct Tick;
+
+fn main() {}

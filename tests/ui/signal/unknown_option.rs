@@ -1,0 +1,6 @@
+use mesh::prelude::*;
+
+#[signal(nmae = "tick")]
+pub struct Tick;
+
+fn main() {}
