@@ -50,6 +50,9 @@ fn config_mismatch_is_an_error() {
     SYSTEM.signal::<u8>("cfg").unwrap();
     let err = SYSTEM.signal_with::<u8>("cfg", SignalConfig::new().ordered()).unwrap_err();
     assert!(matches!(err, RegistryError::ConfigMismatch { .. }), "{err:?}");
+    // A type clash is reported as such even when the configuration differs too.
+    let err = SYSTEM.signal_with::<String>("cfg", SignalConfig::new().ordered()).unwrap_err();
+    assert!(matches!(err, RegistryError::TypeMismatch { .. }), "{err:?}");
 }
 
 #[test]

@@ -15,8 +15,11 @@
 //! 48 bits of Unix milliseconds, then a per-thread 18-bit counter (reseeded
 //! at random every millisecond), then 56 random bits. Ids made by one thread
 //! strictly increase; ids made by different threads are ordered to the
-//! millisecond and unique with overwhelming probability. No lock or shared
-//! atomic is touched, so concurrent emitters do not contend on id creation.
+//! millisecond only (within one millisecond, two threads' ids interleave
+//! in no particular order, even on an `ordered` signal: use `seq` for
+//! dispatch order) and unique with overwhelming probability. No lock or
+//! shared atomic is touched, so concurrent emitters do not contend on id
+//! creation.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -204,11 +207,12 @@ impl<T: fmt::Debug> fmt::Debug for Event<T> {
     }
 }
 
-/// Per-thread id state: the last millisecond used and the counter within it.
+/// Per-thread id state: the last millisecond used, the counter within it,
+/// and a random-number generator for the tail.
 struct IdState {
     millis: Cell<u64>,
     counter: Cell<u64>,
-    keys: RandomState,
+    rng: Cell<u64>,
 }
 
 /// Counter bits (12 in `rand_a`, 6 at the top of `rand_b`).
@@ -221,8 +225,21 @@ thread_local! {
     static ID_STATE: IdState = IdState {
         millis: Cell::new(0),
         counter: Cell::new(0),
-        keys: RandomState::new(),
+        // Seeded once per thread from std's randomly keyed hasher (OS
+        // randomness); `| 1` keeps the generator off its zero state.
+        rng: Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1),
     };
+}
+
+/// The next value of a per-thread xorshift64* generator: fast, and plenty
+/// for the random tail of an id (uniqueness, not secrecy, is the goal).
+fn next_random(state: &Cell<u64>) -> u64 {
+    let mut x = state.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.set(x);
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 /// A fresh UUID v7 and the timestamp it encodes (one clock read).
@@ -231,22 +248,21 @@ pub(crate) fn new_id() -> (Uuid, SystemTime) {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let now_ms = since.as_millis() as u64;
     ID_STATE.with(|s| {
-        let random = |salt: u64| s.keys.hash_one((s.millis.get(), s.counter.get(), salt));
         let (mut ms, mut counter) = (s.millis.get(), s.counter.get());
         if now_ms > ms {
             ms = now_ms;
-            counter = random(0) & COUNTER_SEED_MASK;
+            counter = next_random(&s.rng) & COUNTER_SEED_MASK;
         } else if counter >= COUNTER_MAX {
             // Counter exhausted within one millisecond (or the clock went
             // back): borrow the next millisecond so ids keep increasing.
             ms += 1;
-            counter = random(0) & COUNTER_SEED_MASK;
+            counter = next_random(&s.rng) & COUNTER_SEED_MASK;
         } else {
             counter += 1;
         }
         s.millis.set(ms);
         s.counter.set(counter);
-        let tail = random(1);
+        let tail = next_random(&s.rng);
         let mut bytes = [0u8; 10];
         // bytes[0] low nibble + bytes[1]: counter bits 17..6 (rand_a);
         // bytes[2] low 6 bits: counter bits 5..0; bytes[3..10]: random.

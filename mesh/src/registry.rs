@@ -279,10 +279,18 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     Ok(NamedSignal { signal })
 }
 
+/// An existing registration matches when the payload type matches (checked
+/// first: a type clash is the more important error) and so does the
+/// configuration.
 fn check<T: Send + Sync + 'static>(
     found: &SignalRef,
     config: SignalConfig,
 ) -> Result<NamedSignal<T>, RegistryError> {
+    let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
+        name: found.name,
+        registered: found.type_name,
+        requested: type_name::<T>(),
+    })?;
     if found.config != config {
         return Err(RegistryError::ConfigMismatch {
             name: found.name,
@@ -290,11 +298,7 @@ fn check<T: Send + Sync + 'static>(
             requested: config,
         });
     }
-    found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
-        name: found.name,
-        registered: found.type_name,
-        requested: type_name::<T>(),
-    })
+    Ok(signal)
 }
 
 /// The registered signal with this full name.

@@ -6,7 +6,10 @@
 //! 1. *Nobody listening*: one atomic load (`len`) and return.
 //! 2. *Muted*: one more load, and return.
 //! 3. *Payload-only receivers*: load the snapshot, call each receiver with
-//!    `&T`. No id, no clock read, no allocation.
+//!    `&T`. No id, no clock read, no allocation. The loop is one dynamic
+//!    call per receiver and nothing else: a receiver that does not simply
+//!    deliver (fails, skips, expires) leaves a note that is settled after
+//!    the loop, so the common case pays no per-receiver check.
 //! 4. *Some receiver wants the envelope* (or the caller passed an
 //!    [`Event`]): build the [`Event<T>`] once — id, timestamp, sequence
 //!    number — and hand every receiver a view of it.
@@ -54,8 +57,8 @@ use crate::connection::{Connection, Detach, DisconnectReason, ScopedConnection};
 use crate::event::{Event, Metadata, new_id};
 use crate::meta;
 use crate::receiver::{
-    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, IntoWeakReceiver, MAY_EXPIRE,
-    NEEDS_ENVELOPE, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
+    ConnectOptions, DELIVERED, Delivery, Entry, FAILED, IntoReceiver, IntoWeakReceiver, MAY_EXPIRE,
+    NEEDS_ENVELOPE, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 
@@ -175,7 +178,9 @@ pub(crate) struct Core<T> {
     seq: AtomicU64,
     /// Receiver failures so far. Relaxed: a statistic.
     failures: AtomicU64,
-    ordered: Option<Ordered<T>>,
+    /// Boxed: most signals are not ordered, and an idle signal should be
+    /// small (the lock, queue and condition variable are ~50 bytes).
+    ordered: Option<Box<Ordered<T>>>,
 }
 
 /// A typed signal: connect receivers, emit events.
@@ -238,9 +243,11 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 muted: AtomicUsize::new(0),
                 seq: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
-                ordered: config.ordered.then(|| Ordered {
-                    state: Mutex::new(OrderState { owner: 0, queue: VecDeque::new() }),
-                    turn: Condvar::new(),
+                ordered: config.ordered.then(|| {
+                    Box::new(Ordered {
+                        state: Mutex::new(OrderState { owner: 0, queue: VecDeque::new() }),
+                        turn: Condvar::new(),
+                    })
                 }),
             }),
         }
@@ -392,13 +399,14 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// Emits `data` to every receiver; returns what happened.
     ///
-    /// With no receivers connected this is one atomic load.
-    #[inline]
+    /// With no receivers connected this is one atomic load, inlined into
+    /// the caller.
+    #[inline(always)]
     pub fn emit(&self, data: T) -> Emitted {
         if self.core.subs.len() == 0 {
             return Emitted::with(EmitStatus::NoReceivers);
         }
-        self.core.emit_input(Input::Data(data, None))
+        self.core.emit_data(data)
     }
 
     /// Emits `data` with `source` set: receivers connected with
@@ -448,7 +456,13 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// A publishing handle that caches the receiver snapshot: see
     /// [`Publisher`].
     pub fn publisher(&self) -> Publisher<T> {
-        Publisher { core: self.core.clone(), version: u64::MAX, snapshot: None }
+        // The version is read (Acquire) *before* the snapshot, as in
+        // `Publisher::emit`, so a change made in between is seen at the
+        // first emit.
+        let version = self.core.subs.version();
+        let snapshot = self.core.subs.load_full();
+        let fast = Publisher::is_fast(&self.core, &snapshot);
+        Publisher { core: self.core.clone(), version, snapshot, fast }
     }
 
     pub(crate) fn core(&self) -> &Arc<Core<T>> {
@@ -486,8 +500,14 @@ impl<T> fmt::Debug for MuteGuard<T> {
 /// `&mut self`: give each publishing thread its own.
 ///
 /// Trade-off: until its next emit (or drop), a publisher keeps the
-/// receivers of the snapshot it last used alive, including ones
-/// disconnected since. They are not called again.
+/// receivers of the snapshot it last loaded (when it was created, or at
+/// its last emit) alive, including ones disconnected since. They are not
+/// called again.
+///
+/// Cost: with payload-only receivers, an emit is the version check, a
+/// mute check and one dynamic call per receiver, inlined at the call site;
+/// `cargo bench --bench compare` (BENCHMARKS.md) measures it against a
+/// plain `Vec<Box<dyn Fn(&T)>>` loop.
 ///
 /// ```
 /// use mesh::Signal;
@@ -502,29 +522,59 @@ pub struct Publisher<T> {
     core: Arc<Core<T>>,
     /// `core.subs.version()` when `snapshot` was loaded.
     version: u64,
-    snapshot: Option<Arc<Snapshot<SlotRef<T>>>>,
+    snapshot: Arc<Snapshot<SlotRef<T>>>,
+    /// `snapshot` has receivers, none needs the envelope, and the signal is
+    /// not ordered: emits take the inlined path unless muted.
+    fast: bool,
 }
 
 impl<T: Send + Sync + 'static> Publisher<T> {
     /// Emits `data`, like [`Signal::emit`].
-    #[inline]
+    ///
+    /// The common case (the cached snapshot is current, the signal is
+    /// neither muted nor ordered, every receiver takes `&T`) is inlined
+    /// into the caller: one atomic load, a few plain ones, then one
+    /// dynamic call per receiver.
+    #[inline(always)]
     pub fn emit(&mut self, data: T) -> Emitted {
-        let core = &*self.core;
         // Acquire; see `Subscribers::version`. Read the version *before*
         // the snapshot, so a stale snapshot is always detected next time.
-        let version = core.subs.version();
+        let version = self.core.subs.version();
         if version != self.version {
-            self.snapshot = Some(core.subs.load_full());
-            self.version = version;
+            self.reload(version);
         }
-        let Some(snap) = &self.snapshot else { unreachable!("loaded above") };
-        if snap.len() == 0 {
+        // Relaxed: `muted` only gates work; see `Core::muted`.
+        if self.fast && self.core.muted.load(Ordering::Relaxed) == 0 {
+            return self.core.run_payload(&self.snapshot, &data);
+        }
+        if self.snapshot.len() == 0 {
             return Emitted::with(EmitStatus::NoReceivers);
         }
+        self.emit_slow(data)
+    }
+
+    fn is_fast(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> bool {
+        snap.len() != 0 && snap.flags() & NEEDS_ENVELOPE == 0 && core.ordered.is_none()
+    }
+
+    /// Replaces the cached snapshot (the signal's receivers changed).
+    #[cold]
+    #[inline(never)]
+    fn reload(&mut self, version: u64) {
+        self.snapshot = self.core.subs.load_full();
+        self.version = version;
+        self.fast = Self::is_fast(&self.core, &self.snapshot);
+    }
+
+    /// Muted, ordered, or envelope receivers: the general path.
+    #[inline(never)]
+    fn emit_slow(&self, data: T) -> Emitted {
+        let core = &*self.core;
+        // Relaxed: as above.
         if core.muted.load(Ordering::Relaxed) != 0 || core.ordered.is_some() {
             return core.emit_input(Input::Data(data, None));
         }
-        core.dispatch(snap, Input::Data(data, None))
+        core.dispatch(&self.snapshot, Input::Data(data, None))
     }
 
     /// The signal this publisher emits on.
@@ -546,6 +596,15 @@ fn thread_marker() -> usize {
     MARK.with(|m| m as *const u8 as usize)
 }
 
+/// Records a receiver that panicked (cold path of [`Core::walk`]).
+#[cold]
+#[inline(never)]
+fn caught<T>(panic: Box<dyn std::any::Any + Send>, receiver: &dyn Entry<T>, notes: &Notes) {
+    notes.record(receiver.addr(), FAILED, Some(panic_message(&*panic)));
+    // Drop the payload here: it is user data.
+    drop(panic);
+}
+
 /// Failures and removals noticed during one dispatch (the cold path).
 #[derive(Default)]
 struct Aftermath {
@@ -554,6 +613,22 @@ struct Aftermath {
 }
 
 impl<T: Send + Sync + 'static> Core<T> {
+    /// [`Signal::emit`] after the "anyone listening?" check: a bare payload
+    /// without a source skips the [`Input`] and [`Delivery`] plumbing when
+    /// no receiver needs the envelope.
+    #[inline]
+    fn emit_data(&self, data: T) -> Emitted {
+        // Relaxed: `muted` only gates work; see its field docs.
+        if self.muted.load(Ordering::Relaxed) != 0 || self.ordered.is_some() {
+            return self.emit_input(Input::Data(data, None));
+        }
+        let snap = self.subs.load();
+        if snap.flags() & NEEDS_ENVELOPE != 0 {
+            return self.dispatch(&snap, Input::Data(data, None));
+        }
+        self.run_payload(&snap, &data)
+    }
+
     /// Everything after the "anyone listening?" check.
     fn emit_input(&self, input: Input<T>) -> Emitted {
         if self.muted.load(Ordering::Relaxed) != 0 {
@@ -654,40 +729,96 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// The dispatch loop. The happy path is one dynamic call per receiver
-    /// inside a single `catch_unwind`; a panic resumes the loop after the
-    /// receiver that panicked.
+    /// Delivers a bare payload, emitted without a source, to a snapshot
+    /// with no envelope receiver: the hot path.
+    #[inline(always)]
+    fn run_payload(&self, snap: &Snapshot<SlotRef<T>>, data: &T) -> Emitted {
+        let notes = Notes::new();
+        self.walk(snap, &notes, |slot| slot.call_payload(data, &notes))
+    }
+
+    /// Delivers `d` to the receivers of `snap`.
     #[inline]
     fn run(&self, snap: &Snapshot<SlotRef<T>>, d: &Delivery<'_, T>) -> Emitted {
+        let notes = Notes::new();
+        self.walk(snap, &notes, |slot| {
+            let status = slot.call(d);
+            if status != DELIVERED {
+                notes.record(slot.addr(), status, d.failure.take());
+            }
+        })
+    }
+
+    /// The dispatch loop: one dynamic call per receiver inside a single
+    /// `catch_unwind`, and nothing else. Receivers that do not simply
+    /// deliver leave [`Notes`], settled after the loop; a panic is noted
+    /// the same way and the loop resumes after the receiver that panicked.
+    #[inline(always)]
+    fn walk(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        notes: &Notes,
+        call: impl Fn(&dyn Entry<T>),
+    ) -> Emitted {
         let items = snap.items();
-        let mut i = 0;
-        let mut after: Option<Box<Aftermath>> = None;
-        let (mut skipped, mut failed) = (0u32, 0u32);
+        // The index of the next receiver to call, advanced before each
+        // call, so after a panic it is one past the receiver that panicked.
+        let mut next = 0;
         loop {
             let walk = catch_unwind(AssertUnwindSafe(|| {
-                while i < items.len() {
-                    let status = items[i].0.call(d);
-                    if status != DELIVERED {
-                        note(status, i, snap, d, &mut after, &mut skipped, &mut failed);
-                    }
-                    i += 1;
+                while let Some(slot) = items.get(next) {
+                    next += 1;
+                    call(&**slot.0);
                 }
             }));
             match walk {
                 Ok(()) => break,
-                Err(panic) => {
-                    failed += 1;
-                    let after = after.get_or_insert_with(Default::default);
-                    after.failures.push((items[i].0.name().clone(), panic_message(&*panic)));
-                    // Drop the payload here: it is user data.
-                    drop(panic);
-                    i += 1;
-                }
+                Err(panic) => caught(panic, &**items[next - 1].0, notes),
             }
         }
-        if let Some(after) = after {
-            self.aftermath(*after);
+        match notes.take() {
+            None => Emitted {
+                delivered: items.len() as u32,
+                failed: 0,
+                skipped: 0,
+                status: EmitStatus::Dispatched,
+            },
+            Some(notes) => self.settle(snap, *notes),
         }
+    }
+
+    /// Counts, reports and applies the notes of one dispatch (cold path).
+    #[cold]
+    #[inline(never)]
+    fn settle(&self, snap: &Snapshot<SlotRef<T>>, notes: Vec<Note>) -> Emitted {
+        let items = snap.items();
+        let (mut skipped, mut failed) = (0u32, 0u32);
+        let mut after = Aftermath::default();
+        // Notes are in call order: look each receiver up from the last one.
+        let mut at = 0;
+        for Note { slot, status, message } in notes {
+            let Some(i) = (at..items.len()).chain(0..at).find(|&i| items[i].0.addr() == slot)
+            else {
+                continue;
+            };
+            at = i + 1;
+            if status & SKIPPED != 0 {
+                skipped += 1;
+            }
+            if status & FAILED != 0 {
+                failed += 1;
+                after.failures.push((items[i].0.name().clone(), message.unwrap_or_default()));
+            }
+            if status & REMOVE != 0 {
+                let reason = if status & SKIPPED != 0 {
+                    DisconnectReason::Expired
+                } else {
+                    DisconnectReason::Once
+                };
+                after.removals.push((snap.keys()[i].0, reason));
+            }
+        }
+        self.aftermath(after);
         Emitted {
             delivered: items.len() as u32 - skipped - failed,
             failed,
@@ -748,34 +879,6 @@ impl<T: Send + Sync + 'static> Core<T> {
         if self.subs.load().flags() & MAY_EXPIRE != 0 {
             self.remove(|_, s| s.0.expired(), |_| DisconnectReason::Expired);
         }
-    }
-}
-
-/// Records a non-delivered status (cold path of [`Core::run`]).
-#[cold]
-#[inline(never)]
-fn note<T>(
-    status: u8,
-    i: usize,
-    snap: &Snapshot<SlotRef<T>>,
-    d: &Delivery<'_, T>,
-    after: &mut Option<Box<Aftermath>>,
-    skipped: &mut u32,
-    failed: &mut u32,
-) {
-    if status & SKIPPED != 0 {
-        *skipped += 1;
-    }
-    let after = after.get_or_insert_with(Default::default);
-    if status & FAILED != 0 {
-        *failed += 1;
-        let message = d.failure.take().unwrap_or_default();
-        after.failures.push((snap.items()[i].0.name().clone(), message));
-    }
-    if status & REMOVE != 0 {
-        let reason =
-            if status & SKIPPED != 0 { DisconnectReason::Expired } else { DisconnectReason::Once };
-        after.removals.push((snap.keys()[i].0, reason));
     }
 }
 

@@ -13,6 +13,8 @@
 //! serialise on a mutex, copy the current slice with the change applied,
 //! and publish the copy with a single store. An emit that loaded the old
 //! snapshot finishes on the old snapshot; the next emit sees the new one.
+//! Lists that never had an entry share one empty snapshot per item type,
+//! so an idle signal allocates none.
 //!
 //! Beside the snapshot sit two plain atomics that let the hot path skip work:
 //!
@@ -142,8 +144,8 @@ struct Cell<E>(Mutex<Arc<Snapshot<E>>>);
 
 #[cfg(not(loom))]
 impl<E> Cell<E> {
-    fn new(s: Snapshot<E>) -> Self {
-        Cell(arc_swap::ArcSwap::from_pointee(s))
+    fn new(s: Arc<Snapshot<E>>) -> Self {
+        Cell(arc_swap::ArcSwap::new(s))
     }
     #[inline]
     fn load(&self) -> Loaded<E> {
@@ -159,8 +161,8 @@ impl<E> Cell<E> {
 
 #[cfg(loom)]
 impl<E> Cell<E> {
-    fn new(s: Snapshot<E>) -> Self {
-        Cell(Mutex::new(Arc::new(s)))
+    fn new(s: Arc<Snapshot<E>>) -> Self {
+        Cell(Mutex::new(s))
     }
     fn load(&self) -> Loaded<E> {
         self.0.lock().unwrap().clone()
@@ -191,17 +193,37 @@ pub(crate) struct Subscribers<E> {
     writer: Mutex<u64>,
 }
 
-impl<E: Clone + Flags> Subscribers<E> {
+/// The empty snapshot of `E`, one per type for the whole process: a list
+/// that never had an entry allocates no snapshot of its own (an idle
+/// signal is that much smaller). Taken under a lock, once per list
+/// created; never on a read path.
+fn shared_empty<E: Send + Sync + 'static>() -> Arc<Snapshot<E>> {
+    use std::any::{Any, TypeId};
+    use std::collections::BTreeMap;
+    type Empties = BTreeMap<TypeId, Box<dyn Any + Send + Sync>>;
+    // A std mutex even under loom: lists are created outside the modelled
+    // interleavings, and nothing here is part of the protocol.
+    static EMPTIES: std::sync::Mutex<Empties> = std::sync::Mutex::new(BTreeMap::new());
+    let mut empties = EMPTIES.lock().unwrap_or_else(|e| e.into_inner());
+    let empty = empties
+        .entry(TypeId::of::<E>())
+        .or_insert_with(|| Box::new(Arc::new(Snapshot::<E>::empty())));
+    empty.downcast_ref::<Arc<Snapshot<E>>>().expect("keyed by its type").clone()
+}
+
+impl<E: Clone + Flags + Send + Sync + 'static> Subscribers<E> {
     /// An empty list.
     pub(crate) fn new() -> Self {
         Subscribers {
-            current: Cell::new(Snapshot::empty()),
+            current: Cell::new(shared_empty()),
             len: AtomicUsize::new(0),
             version: AtomicU64::new(0),
             writer: Mutex::new(1),
         }
     }
+}
 
+impl<E: Clone + Flags> Subscribers<E> {
     /// The current snapshot, lock-free.
     #[inline]
     pub(crate) fn load(&self) -> Loaded<E> {
@@ -299,6 +321,8 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// caller can drop it after unlocking (invariant 4).
     fn publish(&self, new: Snapshot<E>) -> Arc<Snapshot<E>> {
         let len = new.len();
+        // (A list emptied by removals gets a fresh empty snapshot: 56
+        // bytes, only for lists that had entries.)
         let displaced = self.current.store(Arc::new(new));
         // Invariant 3: `len` and `version` move only after `current`.
         self.len.store(len, Ordering::Relaxed);
@@ -366,6 +390,15 @@ mod tests {
         let v = s.version();
         assert!(s.remove_where(|_, _| false).is_empty());
         assert_eq!(s.version(), v);
+    }
+
+    #[test]
+    fn new_lists_share_one_empty_snapshot() {
+        let (a, b) = (Subscribers::<Item>::new(), Subscribers::<Item>::new());
+        assert!(Arc::ptr_eq(&a.load_full(), &b.load_full()));
+        a.insert(0, Item("a", 0));
+        assert!(!Arc::ptr_eq(&a.load_full(), &b.load_full()));
+        assert_eq!((a.len(), b.len(), b.load().len()), (1, 0, 0));
     }
 
     #[test]

@@ -1,0 +1,1272 @@
+//! # mesh against its peers, side by side
+//!
+//! One binary measures mesh and the crates a user would pick instead, in
+//! the same run, so the *ratios* hold on a noisy machine even when the
+//! absolute numbers drift. Run it from the repository root:
+//!
+//! ```sh
+//! cargo bench --bench compare                     # full run, ~2 minutes
+//! MESH_BENCH_QUICK=1 cargo bench --bench compare  # quick run, ~10 s
+//! MESH_BENCH_ONLY=churn,N=64 cargo bench --bench compare  # some scenarios
+//! ```
+//!
+//! A full run also writes `benchmarks/results.csv` (the data behind
+//! `benchmarks/chart.svg`: `python3 scripts/chart.py`) and
+//! `benchmarks/results.md` (the tables and target lines printed below);
+//! `MESH_BENCH_OUT=dir` writes them elsewhere, and a quick run writes them
+//! only when that is set.
+//!
+//! ## Method
+//!
+//! Every contender calls the same receivers: receiver `i` adds
+//! `event.0 + i` to a counter, so the work per call is identical
+//! everywhere. On one thread the counter is a static `AtomicU64` updated
+//! with a relaxed load and store (no locked instruction); with two
+//! publishers it is a thread-local `Cell<u64>`, so the two threads never
+//! share a cache line through the work itself (a shared counter would
+//! measure cache-line ping-pong, not dispatch). After every timed batch
+//! the counters are checked against what the batch must have delivered,
+//! so a contender that drops events fails loudly instead of looking fast.
+//!
+//! A scenario builds all its contenders, calibrates a batch size per
+//! contender (a batch lasts about `batch` ms), runs one warm-up round, then
+//! `rounds` rounds; within a round every contender runs one batch, in an
+//! order rotated each round (interleaved, so a noisy second hurts all
+//! contenders alike). Reported: median, min and max over the rounds of
+//! ns per event, and the ratio of the medians to `direct`, the floor: the
+//! fastest of three separately compiled copies of the direct loop (see
+//! [`direct`] for why).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Barrier, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use mesh::{Event, EventType, NamedSignal, Namespace, ScopedConnection, Signal};
+use signals2::{Connect1, Emit1};
+
+// ----- the event and the receivers --------------------------------------
+
+mesh::namespace!(BENCH = "bench");
+
+/// The event every contender carries: a mesh event type (`#[signal]`), a
+/// bevy event and message.
+#[mesh::signal(namespace = BENCH, name = "tick")]
+#[derive(Clone, Copy, Debug, bevy_ecs::event::Event, bevy_ecs::message::Message)]
+struct Tick(u64);
+
+/// A counter alone on its cache line.
+#[repr(align(64))]
+struct Padded<T>(T);
+
+/// Where receivers work on one thread: a relaxed load and store (no
+/// locked instruction), as cheap as a plain `u64`. Copy `c` of `direct`
+/// works on `SINK[c]`, everyone else on `SINK[0]`: see [`direct`].
+static SINK: [Padded<AtomicU64>; 3] =
+    [Padded(AtomicU64::new(0)), Padded(AtomicU64::new(0)), Padded(AtomicU64::new(0))];
+
+thread_local! {
+    /// Where receivers work with two publishers: per thread, so the
+    /// publishers share no cache line through the work itself.
+    static TLS_SINK: [Padded<Cell<u64>>; 3] =
+        const { [Padded(Cell::new(0)), Padded(Cell::new(0)), Padded(Cell::new(0))] };
+}
+
+/// The sinks of this thread's scenario, summed.
+fn sink<const TLS: bool>() -> u64 {
+    if TLS {
+        TLS_SINK.with(|s| s.iter().fold(0u64, |a, c| a.wrapping_add(c.0.get())))
+    } else {
+        SINK.iter().fold(0u64, |a, c| a.wrapping_add(c.0.load(Relaxed)))
+    }
+}
+
+/// The work of receiver `i`, the same for every contender.
+#[inline(always)]
+fn work<const TLS: bool, const COPY: usize>(i: u64, ev: &Tick) {
+    if TLS {
+        TLS_SINK.with(|c| c[COPY].0.set(c[COPY].0.get().wrapping_add(ev.0 + i)));
+    } else {
+        let c = &SINK[COPY].0;
+        c.store(c.load(Relaxed).wrapping_add(ev.0 + i), Relaxed);
+    }
+}
+
+/// What a batch of `k` events must add to [`SINK`] with `n` receivers
+/// (events carry 1).
+fn expected(n: u64, k: u64) -> u64 {
+    k * (n + n * n.saturating_sub(1) / 2)
+}
+
+/// Receiver `i` taking the payload (`TLS`: working on [`TLS_SINK`]).
+fn receiver_on<const TLS: bool, const COPY: usize>(
+    i: u64,
+) -> impl Fn(&Tick) + Send + Sync + Clone + 'static {
+    move |ev: &Tick| work::<TLS, COPY>(i, ev)
+}
+
+/// Receiver `i` taking the payload, one thread.
+fn receiver(i: u64) -> impl Fn(&Tick) + Send + Sync + Clone + 'static {
+    receiver_on::<false, 0>(i)
+}
+
+/// Receiver `i` taking mesh's envelope.
+fn env_receiver(i: u64) -> impl Fn(&Event<Tick>) + Send + Sync + 'static {
+    move |ev: &Event<Tick>| work::<false, 0>(i, &ev.data)
+}
+
+type DynFn = dyn Fn(&Tick) + Send + Sync;
+
+/// `direct`'s receivers: a `Vec<Box<dyn Fn(&Tick)>>` (`Send + Sync` so a
+/// publisher thread can own it; the call is the same).
+fn boxed_on<const TLS: bool, const COPY: usize>(n: u64) -> Vec<Box<DynFn>> {
+    (0..n).map(|i| Box::new(receiver_on::<TLS, COPY>(i)) as Box<DynFn>).collect()
+}
+
+fn arced_on<const TLS: bool>(n: u64) -> Vec<Arc<DynFn>> {
+    (0..n).map(|i| Arc::new(receiver_on::<TLS, 0>(i)) as Arc<DynFn>).collect()
+}
+
+fn arced(n: u64) -> Vec<Arc<DynFn>> {
+    arced_on::<false>(n)
+}
+
+/// Times `k` events; `emit` gets each event.
+#[inline(always)]
+fn timed(k: u64, mut emit: impl FnMut(Tick)) -> Duration {
+    let start = Instant::now();
+    for _ in 0..k {
+        emit(black_box(Tick(1)));
+    }
+    start.elapsed()
+}
+
+/// The names of the copies of `direct`; see [`direct`].
+const DIRECTS: [&str; 3] = ["direct", "direct-2", "direct-3"];
+
+/// `direct`, copy `COPY`: the floor, a `Vec<Box<dyn Fn(&Tick)>>` loop.
+///
+/// Where code lands in the binary moves its cost: on the machine these
+/// numbers come from, the same call loop costs ~1.4 or ~1.65 ns per
+/// receiver depending on whether the loop, or the receiver it calls,
+/// straddles a 64-byte boundary (measured: the same source, built twice,
+/// lands in either mode). So the floor is three separately compiled
+/// copies of the same loop calling three separately compiled copies of
+/// the same receiver (each works on its own `SINK[COPY]`, so the copies
+/// differ and are not merged), and ratios are to the fastest copy: a slow
+/// copy never flatters the others.
+fn direct<const COPY: usize, const TLS: bool>(n: u64) -> impl FnMut(u64) -> Duration + Send {
+    let direct = boxed_on::<TLS, COPY>(n);
+    move |k| {
+        black_box(COPY);
+        timed(k, |ev| {
+            for f in &direct {
+                f(&ev);
+            }
+        })
+    }
+}
+
+/// The fastest `direct` copy's median in `rows` of `scenario`.
+fn floor(rows: &[Row], scenario: &str) -> f64 {
+    rows.iter()
+        .filter(|r| r.scenario == scenario && DIRECTS.contains(&r.contender))
+        .map(|r| r.median)
+        .fold(f64::NAN, f64::min)
+}
+
+// ----- mesh's handles ----------------------------------------------------
+
+fn mesh_signal_on<const TLS: bool>(n: u64) -> Signal<Tick> {
+    let s = Signal::new();
+    for i in 0..n {
+        s.connect(receiver_on::<TLS, 0>(i));
+    }
+    s
+}
+
+fn mesh_signal(n: u64) -> Signal<Tick> {
+    mesh_signal_on::<false>(n)
+}
+
+fn static_guards_on<const TLS: bool>(n: u64) -> Vec<ScopedConnection> {
+    assert_eq!(Tick::signal().receiver_count(), 0, "one static contender at a time");
+    (0..n).map(|i| Tick::signal().connect_scoped(receiver_on::<TLS, 0>(i))).collect()
+}
+
+fn static_guards(n: u64) -> Vec<ScopedConnection> {
+    static_guards_on::<false>(n)
+}
+
+// ----- harness -----------------------------------------------------------
+
+struct Config {
+    quick: bool,
+    rounds: usize,
+    batch: Duration,
+}
+
+/// Runs `k` events and returns how long they took.
+type Runner = Box<dyn FnMut(u64) -> Duration>;
+
+struct Contender {
+    name: &'static str,
+    run: Runner,
+    /// Receivers per event, to check the sink; `None`: not checked.
+    check: Option<u64>,
+}
+
+fn contender(name: &'static str, n: u64, run: impl FnMut(u64) -> Duration + 'static) -> Contender {
+    Contender { name, run: Box::new(run), check: Some(n) }
+}
+
+#[derive(Clone)]
+struct Row {
+    scenario: String,
+    n: u64,
+    contender: &'static str,
+    median: f64,
+    min: f64,
+    max: f64,
+    ratio: f64,
+    note: String,
+}
+
+/// A batch size that makes one batch of `run` last about `target`.
+fn calibrate(target: Duration, mut run: impl FnMut(u64) -> Duration) -> u64 {
+    let mut k = 16u64;
+    loop {
+        let d = run(k);
+        if d >= target / 8 || k >= 1 << 32 {
+            let scaled = (k as f64 * target.as_secs_f64() / d.as_secs_f64().max(1e-9)) as u64;
+            return scaled.clamp(16, 1 << 34);
+        }
+        k *= 2;
+    }
+}
+
+fn summarize(samples: &mut [f64]) -> (f64, f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let m = samples.len();
+    let median =
+        if m % 2 == 1 { samples[m / 2] } else { (samples[m / 2 - 1] + samples[m / 2]) / 2.0 };
+    (median, samples[0], samples[m - 1])
+}
+
+/// One-thread scenario: interleaved rounds over `contenders`.
+fn run_scenario(cfg: &Config, scenario: &str, n: u64, mut cs: Vec<Contender>) -> Vec<Row> {
+    eprintln!("  {scenario}: {} contenders", cs.len());
+    let ks: Vec<u64> = cs.iter_mut().map(|c| calibrate(cfg.batch, &mut c.run)).collect();
+    let mut samples = vec![Vec::with_capacity(cfg.rounds); cs.len()];
+    for round in 0..=cfg.rounds {
+        for j in 0..cs.len() {
+            let i = (j + round) % cs.len();
+            let c = &mut cs[i];
+            let before = sink::<false>();
+            let d = (c.run)(ks[i]);
+            if let Some(per) = c.check {
+                let got = sink::<false>().wrapping_sub(before);
+                assert_eq!(got, expected(per, ks[i]), "{scenario}: {} lost events", c.name);
+            }
+            // Round 0 is the warm-up.
+            if round > 0 {
+                samples[i].push(d.as_nanos() as f64 / ks[i] as f64);
+            }
+        }
+    }
+    rows(scenario, n, cs.iter().map(|c| c.name).collect(), samples, None)
+}
+
+fn rows(
+    scenario: &str,
+    n: u64,
+    names: Vec<&'static str>,
+    mut samples: Vec<Vec<f64>>,
+    base_value: Option<f64>,
+) -> Vec<Row> {
+    let mut out: Vec<Row> = names
+        .iter()
+        .zip(samples.iter_mut())
+        .map(|(&name, s)| {
+            let (median, min, max) = summarize(s);
+            Row {
+                scenario: scenario.to_owned(),
+                n,
+                contender: name,
+                median,
+                min,
+                max,
+                ratio: f64::NAN,
+                note: String::new(),
+            }
+        })
+        .collect();
+    let base = base_value.or_else(|| {
+        let b = floor(&out, scenario);
+        (!b.is_nan()).then_some(b)
+    });
+    if let Some(b) = base {
+        for r in &mut out {
+            r.ratio = r.median / b;
+        }
+    }
+    out
+}
+
+// ----- scenario 1: N receivers, one thread ------------------------------
+
+fn one_thread(n: u64) -> Vec<Contender> {
+    let mut cs = Vec::new();
+
+    cs.push(contender(DIRECTS[0], n, direct::<0, false>(n)));
+    cs.push(contender(DIRECTS[1], n, direct::<1, false>(n)));
+    cs.push(contender(DIRECTS[2], n, direct::<2, false>(n)));
+
+    let lock = RwLock::new(arced(n));
+    cs.push(contender("rwlock", n, move |k| {
+        timed(k, |ev| {
+            for f in lock.read().expect("not poisoned").iter() {
+                f(&ev);
+            }
+        })
+    }));
+
+    let swap = ArcSwap::from_pointee(arced(n));
+    cs.push(contender("arc-swap", n, move |k| {
+        timed(k, |ev| {
+            for f in swap.load().iter() {
+                f(&ev);
+            }
+        })
+    }));
+
+    let (tx, mut rxs) = {
+        let (tx, _) = tokio::sync::broadcast::channel::<Tick>(16);
+        let rxs: Vec<_> = (0..n).map(|i| (tx.subscribe(), receiver(i))).collect();
+        (tx, rxs)
+    };
+    cs.push(contender("tokio-broadcast", n, move |k| {
+        timed(k, |ev| {
+            let _ = tx.send(ev);
+            for (rx, f) in &mut rxs {
+                while let Ok(ev) = rx.try_recv() {
+                    f(&ev);
+                }
+            }
+        })
+    }));
+
+    let sig2: signals2::Signal<(Tick,)> = signals2::Signal::new();
+    for i in 0..n {
+        let f = receiver(i);
+        sig2.connect(move |ev: Tick| f(&ev));
+    }
+    cs.push(contender("signals2", n, move |k| {
+        timed(k, |ev| {
+            sig2.emit(ev);
+        })
+    }));
+
+    let mut world = bevy_ecs::world::World::new();
+    for i in 0..n {
+        world.add_observer(move |ev: bevy_ecs::observer::On<Tick>| work::<false, 0>(i, &ev));
+    }
+    world.flush();
+    cs.push(contender("bevy-observers", n, move |k| timed(k, |ev| world.trigger(ev))));
+
+    let mut messages = bevy_ecs::message::Messages::<Tick>::default();
+    let mut readers: Vec<_> = (0..n).map(|i| (messages.get_cursor(), receiver(i))).collect();
+    let mut written = 0u64;
+    cs.push(contender("bevy-messages", n, move |k| {
+        timed(k, |ev| {
+            messages.write(ev);
+            for (cursor, f) in &mut readers {
+                for ev in cursor.read(&messages) {
+                    f(ev);
+                }
+            }
+            // A frame boundary every 256 events keeps the buffers small,
+            // as a schedule calling `update` each frame would.
+            written += 1;
+            if written % 256 == 0 {
+                messages.update();
+            }
+        })
+    }));
+
+    let chans: Vec<_> = (0..n)
+        .map(|i| {
+            let (tx, rx) = crossbeam_channel::bounded::<Tick>(16);
+            (tx, rx, receiver(i))
+        })
+        .collect();
+    cs.push(contender("crossbeam-channel", n, move |k| {
+        timed(k, |ev| {
+            for (tx, _, _) in &chans {
+                let _ = tx.send(ev);
+            }
+            for (_, rx, f) in &chans {
+                while let Ok(ev) = rx.try_recv() {
+                    f(&ev);
+                }
+            }
+        })
+    }));
+
+    let signal = mesh_signal(n);
+    cs.push(contender("mesh-signal", n, move |k| {
+        timed(k, |ev| {
+            signal.emit(ev);
+        })
+    }));
+
+    let guards = static_guards(n);
+    cs.push(contender("mesh-static", n, move |k| {
+        let _keep = &guards;
+        timed(k, |ev| {
+            ev.emit();
+        })
+    }));
+
+    let mut publisher = mesh_signal(n).publisher();
+    cs.push(contender("mesh-publisher", n, move |k| {
+        timed(k, |ev| {
+            publisher.emit(ev);
+        })
+    }));
+    cs
+}
+
+// ----- scenario 2: N = 8, two publisher threads --------------------------
+
+/// Builds one thread's emitter: called on each publisher thread.
+type Factory = Box<dyn Fn() -> Box<dyn FnMut(u64) -> Duration + Send> + Send + Sync>;
+
+fn two_publishers(n: u64) -> Vec<(&'static str, Factory)> {
+    let mut fs: Vec<(&'static str, Factory)> = Vec::new();
+    // The floor: each thread calls its own receivers, nothing shared.
+    fs.push((DIRECTS[0], Box::new(move || Box::new(direct::<0, true>(n)))));
+    fs.push((DIRECTS[1], Box::new(move || Box::new(direct::<1, true>(n)))));
+    fs.push((DIRECTS[2], Box::new(move || Box::new(direct::<2, true>(n)))));
+    let lock = Arc::new(RwLock::new(arced_on::<true>(n)));
+    fs.push((
+        "rwlock",
+        Box::new(move || {
+            let lock = lock.clone();
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    for f in lock.read().expect("not poisoned").iter() {
+                        f(&ev);
+                    }
+                })
+            })
+        }),
+    ));
+    let swap = Arc::new(ArcSwap::from_pointee(arced_on::<true>(n)));
+    fs.push((
+        "arc-swap",
+        Box::new(move || {
+            let swap = swap.clone();
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    for f in swap.load().iter() {
+                        f(&ev);
+                    }
+                })
+            })
+        }),
+    ));
+    let sig2: signals2::Signal<(Tick,)> = signals2::Signal::new();
+    for i in 0..n {
+        let f = receiver_on::<true, 0>(i);
+        sig2.connect(move |ev: Tick| f(&ev));
+    }
+    fs.push((
+        "signals2",
+        Box::new(move || {
+            let sig2 = sig2.clone();
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    sig2.emit(ev);
+                })
+            })
+        }),
+    ));
+    let signal = mesh_signal_on::<true>(n);
+    let s = signal.clone();
+    fs.push((
+        "mesh-signal",
+        Box::new(move || {
+            let signal = s.clone();
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    signal.emit(ev);
+                })
+            })
+        }),
+    ));
+    let guards = Arc::new(static_guards_on::<true>(n));
+    fs.push((
+        "mesh-static",
+        Box::new(move || {
+            let guards = guards.clone();
+            Box::new(move |k| {
+                let _keep = &guards;
+                timed(k, |ev| {
+                    ev.emit();
+                })
+            })
+        }),
+    ));
+    fs.push((
+        "mesh-publisher",
+        Box::new(move || {
+            let mut publisher = signal.publisher();
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    publisher.emit(ev);
+                })
+            })
+        }),
+    ));
+    fs
+}
+
+/// Two threads, each emitting `k` events after a common start; ns per
+/// event is the slower thread's time over `k`.
+fn run_two_publishers(cfg: &Config, scenario: &str, n: u64) -> Vec<Row> {
+    let fs = two_publishers(n);
+    eprintln!("  {scenario}: {} contenders", fs.len());
+    let ks: Vec<u64> = fs.iter().map(|(_, f)| calibrate(cfg.batch, f())).collect();
+    let mut samples = vec![Vec::with_capacity(cfg.rounds); fs.len()];
+    for round in 0..=cfg.rounds {
+        for j in 0..fs.len() {
+            let i = (j + round) % fs.len();
+            let (name, factory) = &fs[i];
+            let k = ks[i];
+            let barrier = Barrier::new(2);
+            let took = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut run = factory();
+                            barrier.wait();
+                            let before = sink::<true>();
+                            let d = run(k);
+                            assert_eq!(
+                                sink::<true>().wrapping_sub(before),
+                                expected(n, k),
+                                "{scenario}: {name} lost events"
+                            );
+                            d
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().expect("publisher")).max().expect("two")
+            });
+            if round > 0 {
+                samples[i].push(took.as_nanos() as f64 / k as f64);
+            }
+        }
+    }
+    rows(scenario, n, fs.iter().map(|(n, _)| *n).collect(), samples, None)
+}
+
+// ----- scenario 3: N = 8 under connect/disconnect churn -------------------
+
+/// Changes (a connect or a disconnect) per second made by the churn thread.
+const CHURN_RATE: u64 = 100_000;
+
+/// Calls `change(connect)` about [`CHURN_RATE`] times a second until
+/// `stop`, alternating connect (`true`) and disconnect (`false`), and ends
+/// disconnected; returns how many changes it made.
+fn paced(stop: &AtomicBool, mut change: impl FnMut(bool)) -> u64 {
+    let period = Duration::from_nanos(1_000_000_000 / CHURN_RATE);
+    let mut done = 0u64;
+    let mut due = Instant::now();
+    while !stop.load(Relaxed) {
+        if Instant::now() >= due {
+            change(done % 2 == 0);
+            done += 1;
+            due += period;
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    if done % 2 == 1 {
+        change(false);
+        done += 1;
+    }
+    done
+}
+
+/// Churn thread body: alternately connects and disconnects a receiver.
+type Churn = Box<dyn Fn(&AtomicBool) -> u64 + Send + Sync>;
+
+fn churners(n: u64) -> Vec<(Contender, Churn)> {
+    let mut cs: Vec<(Contender, Churn)> = Vec::new();
+    // The churn receiver is receiver `n`: present half of the time, so
+    // the sink is not checked.
+    let unchecked = |name, run: Runner| Contender { name, run, check: None };
+
+    // Nothing to churn for a plain Vec: churn an unrelated list so the
+    // other core is as busy as for the others.
+    let dummy_churn = || -> Churn {
+        let dummy = Arc::new(RwLock::new(arced(n)));
+        Box::new(move |stop| {
+            paced(stop, |connect| {
+                let mut v = dummy.write().expect("not poisoned");
+                if connect {
+                    v.push(Arc::new(receiver(n)));
+                } else {
+                    v.pop();
+                }
+            })
+        })
+    };
+    cs.push((unchecked(DIRECTS[0], Box::new(direct::<0, false>(n))), dummy_churn()));
+    cs.push((unchecked(DIRECTS[1], Box::new(direct::<1, false>(n))), dummy_churn()));
+    cs.push((unchecked(DIRECTS[2], Box::new(direct::<2, false>(n))), dummy_churn()));
+
+    let lock = Arc::new(RwLock::new(arced(n)));
+    let l = lock.clone();
+    cs.push((
+        unchecked(
+            "rwlock",
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    for f in l.read().expect("not poisoned").iter() {
+                        f(&ev);
+                    }
+                })
+            }),
+        ),
+        Box::new(move |stop| {
+            paced(stop, |connect| {
+                let mut v = lock.write().expect("not poisoned");
+                if connect {
+                    v.push(Arc::new(receiver(n)));
+                } else {
+                    v.pop();
+                }
+            })
+        }),
+    ));
+
+    let swap = Arc::new(ArcSwap::from_pointee(arced(n)));
+    let s = swap.clone();
+    cs.push((
+        unchecked(
+            "arc-swap",
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    for f in s.load().iter() {
+                        f(&ev);
+                    }
+                })
+            }),
+        ),
+        Box::new(move |stop| {
+            paced(stop, |connect| {
+                swap.rcu(|v| {
+                    let mut v = Vec::clone(v);
+                    if connect {
+                        v.push(Arc::new(receiver(n)));
+                    } else {
+                        v.pop();
+                    }
+                    v
+                });
+            })
+        }),
+    ));
+
+    let sig2: signals2::Signal<(Tick,)> = signals2::Signal::new();
+    for i in 0..n {
+        let f = receiver(i);
+        sig2.connect(move |ev: Tick| f(&ev));
+    }
+    let s2 = sig2.clone();
+    cs.push((
+        unchecked(
+            "signals2",
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    s2.emit(ev);
+                })
+            }),
+        ),
+        Box::new(move |stop| {
+            let mut conn: Option<signals2::Connection> = None;
+            paced(stop, |connect| {
+                if connect {
+                    let f = receiver(n);
+                    conn = Some(sig2.connect(move |ev: Tick| f(&ev)));
+                } else if let Some(c) = conn.take() {
+                    c.disconnect();
+                }
+            })
+        }),
+    ));
+
+    /// Churn body for a mesh signal.
+    fn mesh_churn(signal: Signal<Tick>, n: u64) -> Churn {
+        Box::new(move |stop| {
+            let mut conn: Option<mesh::Connection> = None;
+            paced(stop, |connect| {
+                if connect {
+                    conn = Some(signal.connect(receiver(n)));
+                } else if let Some(c) = conn.take() {
+                    c.disconnect();
+                }
+            })
+        })
+    }
+
+    let signal = mesh_signal(n);
+    let s = signal.clone();
+    cs.push((
+        unchecked(
+            "mesh-signal",
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    s.emit(ev);
+                })
+            }),
+        ),
+        mesh_churn(signal, n),
+    ));
+
+    let guards = static_guards(n);
+    cs.push((
+        unchecked(
+            "mesh-static",
+            Box::new(move |k| {
+                let _keep = &guards;
+                timed(k, |ev| {
+                    ev.emit();
+                })
+            }),
+        ),
+        mesh_churn(Signal::clone(Tick::signal()), n),
+    ));
+
+    let signal = mesh_signal(n);
+    let mut publisher = signal.publisher();
+    cs.push((
+        unchecked(
+            "mesh-publisher",
+            Box::new(move |k| {
+                timed(k, |ev| {
+                    publisher.emit(ev);
+                })
+            }),
+        ),
+        mesh_churn(signal, n),
+    ));
+    cs
+}
+
+fn run_churn(cfg: &Config, scenario: &str, n: u64) -> (Vec<Row>, f64) {
+    let mut cs = churners(n);
+    eprintln!("  {scenario}: {} contenders", cs.len());
+    let ks: Vec<u64> = cs.iter_mut().map(|(c, _)| calibrate(cfg.batch, &mut c.run)).collect();
+    let mut samples = vec![Vec::with_capacity(cfg.rounds); cs.len()];
+    let (mut changes, mut churn_time) = (0u64, Duration::ZERO);
+    for round in 0..=cfg.rounds {
+        for j in 0..cs.len() {
+            let i = (j + round) % cs.len();
+            let (c, churn) = &mut cs[i];
+            let stop = AtomicBool::new(false);
+            let started = AtomicBool::new(false);
+            let (d, done, span) = std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    started.store(true, Relaxed);
+                    let t = Instant::now();
+                    let done = churn(&stop);
+                    (done, t.elapsed())
+                });
+                while !started.load(Relaxed) {
+                    std::hint::spin_loop();
+                }
+                let d = (c.run)(ks[i]);
+                stop.store(true, Relaxed);
+                let (done, span) = h.join().expect("churn thread");
+                (d, done, span)
+            });
+            if round > 0 {
+                samples[i].push(d.as_nanos() as f64 / ks[i] as f64);
+                changes += done;
+                churn_time += span;
+            }
+        }
+    }
+    let names = cs.iter().map(|(c, _)| c.name).collect();
+    let rate = changes as f64 / churn_time.as_secs_f64().max(1e-9);
+    (rows(scenario, n, names, samples, None), rate)
+}
+
+// ----- scenario 4: the envelope path, N = 1 -------------------------------
+
+fn envelope(n: u64) -> Vec<Contender> {
+    let mut cs = Vec::new();
+    cs.push(contender(DIRECTS[0], n, direct::<0, false>(n)));
+    cs.push(contender(DIRECTS[1], n, direct::<1, false>(n)));
+    cs.push(contender(DIRECTS[2], n, direct::<2, false>(n)));
+    let mut publisher = mesh_signal(n).publisher();
+    cs.push(contender("mesh-publisher (payload)", n, move |k| {
+        timed(k, |ev| {
+            publisher.emit(ev);
+        })
+    }));
+    let signal = mesh_signal(n);
+    cs.push(contender("mesh-signal (payload)", n, move |k| {
+        timed(k, |ev| {
+            signal.emit(ev);
+        })
+    }));
+    let env_signal = || {
+        let s = Signal::new();
+        for i in 0..n {
+            s.connect(env_receiver(i));
+        }
+        s
+    };
+    let mut publisher = env_signal().publisher();
+    cs.push(contender("mesh-publisher (envelope)", n, move |k| {
+        timed(k, |ev| {
+            publisher.emit(ev);
+        })
+    }));
+    let signal = env_signal();
+    cs.push(contender("mesh-signal (envelope)", n, move |k| {
+        timed(k, |ev| {
+            signal.emit(ev);
+        })
+    }));
+    assert_eq!(Tick::signal().receiver_count(), 0, "one static contender at a time");
+    let guards: Vec<_> = (0..n).map(|i| Tick::signal().connect_scoped(env_receiver(i))).collect();
+    cs.push(contender("mesh-static (envelope)", n, move |k| {
+        let _keep = &guards;
+        timed(k, |ev| {
+            ev.emit();
+        })
+    }));
+    cs.push(Contender {
+        name: "uuid now_v7 + clock",
+        check: None,
+        run: Box::new(|k| {
+            let start = Instant::now();
+            for _ in 0..k {
+                black_box((uuid::Uuid::now_v7(), SystemTime::now()));
+            }
+            start.elapsed()
+        }),
+    });
+    cs.push(Contender {
+        name: "clock only",
+        check: None,
+        run: Box::new(|k| {
+            let start = Instant::now();
+            for _ in 0..k {
+                black_box(SystemTime::now());
+            }
+            start.elapsed()
+        }),
+    });
+    cs
+}
+
+// ----- T7: memory, with a counting allocator -------------------------------
+
+/// Counts live bytes while [`COUNTING`] is set; otherwise costs one
+/// relaxed load per allocation.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: delegates every call to `System` unchanged; the counters are
+// plain atomics with no effect on the allocations.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Live bytes allocated by `f` (and not freed), per `count`.
+fn bytes_per<R>(count: usize, f: impl FnOnce() -> R) -> (f64, R) {
+    LIVE.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let r = f();
+    COUNTING.store(false, Relaxed);
+    (LIVE.load(Relaxed) as f64 / count as f64, r)
+}
+
+struct Memory {
+    named_signal: f64,
+    anonymous_signal: f64,
+    receiver: f64,
+    receiver_zst: f64,
+    envelope_receiver: f64,
+}
+
+fn memory() -> Memory {
+    static MEM: Namespace = Namespace::new("bench.memory");
+    const COUNT: usize = 1000;
+    // Names are built before counting: they are the caller's.
+    let names: Vec<String> = (0..COUNT).map(|i| format!("idle{i}")).collect();
+    let (named_signal, signals) = bytes_per(COUNT, || {
+        names.iter().map(|name| MEM.signal::<Tick>(name).expect("valid")).collect::<Vec<_>>()
+    });
+    // The Vec holding the handles is the caller's, not the signal's.
+    let named_signal = named_signal - std::mem::size_of::<NamedSignal<Tick>>() as f64;
+    drop(signals);
+    let (anonymous_signal, signals) =
+        bytes_per(COUNT, || (0..COUNT).map(|_| Signal::<Tick>::new()).collect::<Vec<_>>());
+    let anonymous_signal = anonymous_signal - std::mem::size_of::<Signal<Tick>>() as f64;
+    drop(signals);
+    let signal = Signal::<Tick>::new();
+    let (receiver, conns) = bytes_per(COUNT, || {
+        (0..COUNT as u64).map(|i| signal.connect(self::receiver(i))).collect::<Vec<_>>()
+    });
+    let receiver = receiver - std::mem::size_of::<mesh::Connection>() as f64;
+    drop(conns);
+    let signal = Signal::<Tick>::new();
+    let (receiver_zst, conns) =
+        bytes_per(COUNT, || (0..COUNT).map(|_| signal.connect(|_: &Tick| {})).collect::<Vec<_>>());
+    let receiver_zst = receiver_zst - std::mem::size_of::<mesh::Connection>() as f64;
+    drop(conns);
+    let signal = Signal::<Tick>::new();
+    let (envelope_receiver, conns) = bytes_per(COUNT, || {
+        (0..COUNT as u64).map(|i| signal.connect(env_receiver(i))).collect::<Vec<_>>()
+    });
+    let envelope_receiver = envelope_receiver - std::mem::size_of::<mesh::Connection>() as f64;
+    drop(conns);
+    Memory { named_signal, anonymous_signal, receiver, receiver_zst, envelope_receiver }
+}
+
+// ----- report --------------------------------------------------------------
+
+fn find<'a>(rows: &'a [Row], scenario: &str, contender: &str) -> Option<&'a Row> {
+    rows.iter().find(|r| r.scenario == scenario && r.contender == contender)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "missed" }
+}
+
+const MESH: [&str; 3] = ["mesh-publisher", "mesh-signal", "mesh-static"];
+const PEERS: [&str; 7] = [
+    "rwlock",
+    "arc-swap",
+    "tokio-broadcast",
+    "signals2",
+    "bevy-observers",
+    "bevy-messages",
+    "crossbeam-channel",
+];
+
+fn targets(rows: &[Row], mem: &Memory) -> Vec<String> {
+    let mut out = Vec::new();
+    let med = |s: &str, c: &str| find(rows, s, c).map_or(f64::NAN, |r| r.median);
+    let others = |s: &str, m: &str, ok: &dyn Fn(&str) -> bool| {
+        MESH.iter()
+            .filter(|&&x| x != m)
+            .map(|&x| format!("{x} {}", verdict(ok(x))))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + &format!(" [{s}]")
+    };
+
+    // T1: N=1, mesh <= every peer.
+    let best_peer = PEERS
+        .iter()
+        .map(|&p| (p, med("N=1", p)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("peers");
+    let t1 = |m: &str| med("N=1", m) <= best_peer.1;
+    out.push(format!(
+        "T1 {} {:.2}x direct (mesh-publisher {:.2} ns, best peer {} {:.2} ns; {})",
+        verdict(t1("mesh-publisher")),
+        med("N=1", "mesh-publisher") / floor(rows, "N=1"),
+        med("N=1", "mesh-publisher"),
+        best_peer.0,
+        best_peer.1,
+        others("N=1", "mesh-publisher", &t1),
+    ));
+
+    // T2: N=8 <= 1.15x direct, N=64 <= 1.05x direct.
+    let r = |s: &str, m: &str| med(s, m) / floor(rows, s);
+    let t2 = |m: &str| r("N=8", m) <= 1.15 && r("N=64", m) <= 1.05;
+    out.push(format!(
+        "T2 {} {:.2}x direct at N=8 (<= 1.15), {:.2}x at N=64 (<= 1.05) (mesh-publisher; {})",
+        verdict(t2("mesh-publisher")),
+        r("N=8", "mesh-publisher"),
+        r("N=64", "mesh-publisher"),
+        MESH[1..]
+            .iter()
+            .map(|&m| format!("{m} {:.2}x/{:.2}x", r("N=8", m), r("N=64", m)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+
+    // T3: 2 publishers, <= 1.4x direct and <= 0.5x rwlock.
+    let s3 = "N=8, 2 publishers";
+    let t3 = |m: &str| r(s3, m) <= 1.4 && med(s3, m) <= 0.5 * med(s3, "rwlock");
+    out.push(format!(
+        "T3 {} {:.2}x direct (mesh-publisher, {:.2}x rwlock; {})",
+        verdict(t3("mesh-publisher")),
+        r(s3, "mesh-publisher"),
+        med(s3, "mesh-publisher") / med(s3, "rwlock"),
+        MESH[1..]
+            .iter()
+            .map(|&m| format!(
+                "{m} {:.2}x direct {:.2}x rwlock {}",
+                r(s3, m),
+                med(s3, m) / med(s3, "rwlock"),
+                verdict(t3(m))
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+
+    // T4: churn, <= rwlock under the same churn.
+    let s4 = "N=8, churn";
+    let t4 = |m: &str| med(s4, m) <= med(s4, "rwlock");
+    out.push(format!(
+        "T4 {} {:.2}x direct (mesh-publisher, {:.2}x rwlock; {})",
+        verdict(t4("mesh-publisher")),
+        r(s4, "mesh-publisher"),
+        med(s4, "mesh-publisher") / med(s4, "rwlock"),
+        MESH[1..]
+            .iter()
+            .map(|&m| format!(
+                "{m} {:.2}x rwlock {}",
+                med(s4, m) / med(s4, "rwlock"),
+                verdict(t4(m))
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+
+    // T5: N=0 <= 0.75x direct at N=1.
+    let t5 = |m: &str| med("N=0", m) <= 0.75 * floor(rows, "N=1");
+    out.push(format!(
+        "T5 {} {:.2}x direct (mesh-publisher at N=0 vs direct at N=1; {})",
+        verdict(t5("mesh-publisher")),
+        med("N=0", "mesh-publisher") / floor(rows, "N=1"),
+        MESH[1..]
+            .iter()
+            .map(|&m| format!("{m} {:.2}x", med("N=0", m) / floor(rows, "N=1")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+
+    // T6: envelope extra cost <= 1.2x (uuid now_v7 + clock).
+    let s6 = "envelope, N=1";
+    let budget = med(s6, "uuid now_v7 + clock");
+    let extra = |h: &str| med(s6, &format!("{h} (envelope)")) - med(s6, &format!("{h} (payload)"));
+    let t6 = |h: &str| extra(h) <= 1.2 * budget;
+    out.push(format!(
+        "T6 {} {:.2}x (uuid now_v7 + clock) (mesh-publisher envelope costs {:.1} ns more than \
+         payload-only; uuid now_v7 + clock {:.1} ns; mesh-signal {:.1} ns more, {:.2}x)",
+        verdict(t6("mesh-publisher")),
+        extra("mesh-publisher") / budget,
+        extra("mesh-publisher"),
+        budget,
+        extra("mesh-signal"),
+        extra("mesh-signal") / budget,
+    ));
+
+    // T7: memory.
+    let t7 = mem.named_signal <= 256.0 && mem.receiver <= 128.0;
+    out.push(format!(
+        "T7 {} {:.0} B per idle named signal (<= 256), {:.0} B per receiver (<= 128; \
+         {:.0} B capture-free, {:.0} B envelope), per history slot n/a: history not implemented",
+        verdict(t7),
+        mem.named_signal,
+        mem.receiver,
+        mem.receiver_zst,
+        mem.envelope_receiver,
+    ));
+    out
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split_once(':').map_or(l, |(_, v)| v).trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores available, {} {}; {rustc}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a `cargo test --benches` run passes
+    // nothing: then only check that everything runs, very briefly.
+    let args: Vec<String> = std::env::args().collect();
+    let benching = args.iter().any(|a| a == "--bench");
+    let quick = std::env::var_os("MESH_BENCH_QUICK").is_some_and(|v| v != "0");
+    let cfg = if !benching {
+        Config { quick: true, rounds: 1, batch: Duration::from_micros(200) }
+    } else if quick {
+        Config { quick, rounds: 15, batch: Duration::from_millis(6) }
+    } else {
+        Config { quick, rounds: 51, batch: Duration::from_millis(20) }
+    };
+    let started = Instant::now();
+    eprintln!(
+        "compare: {} run, {} rounds, ~{} ms batches",
+        if cfg.quick { "quick" } else { "full" },
+        cfg.rounds,
+        cfg.batch.as_millis()
+    );
+
+    // `MESH_BENCH_ONLY=churn` (a comma-separated list of substrings) runs
+    // only the scenarios whose name contains one; targets whose scenarios
+    // did not run are reported as NaN and missed.
+    let only: Vec<String> = std::env::var("MESH_BENCH_ONLY")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let wanted = |scenario: &str| only.is_empty() || only.iter().any(|o| scenario.contains(o));
+    let mut all = Vec::new();
+    let mut rate = f64::NAN;
+    for n in [0u64, 1, 8, 64] {
+        let scenario = format!("N={n}");
+        if wanted(&scenario) {
+            all.extend(run_scenario(&cfg, &scenario, n, one_thread(n)));
+        }
+    }
+    if wanted("N=8, 2 publishers") {
+        all.extend(run_two_publishers(&cfg, "N=8, 2 publishers", 8));
+    }
+    if wanted("N=8, churn") {
+        let (mut churn, r) = run_churn(&cfg, "N=8, churn", 8);
+        rate = r;
+        for row in &mut churn {
+            row.note = format!("{rate:.0} changes/s");
+        }
+        all.extend(churn);
+    }
+    if wanted("envelope, N=1") {
+        all.extend(run_scenario(&cfg, "envelope, N=1", 1, envelope(1)));
+    }
+    let mem = memory();
+
+    let mut md = String::new();
+    let _ = writeln!(md, "machine: {}", machine());
+    let _ = writeln!(
+        md,
+        "run: {} ({} rounds, ~{} ms batches), {:.0} s\n",
+        if cfg.quick {
+            "MESH_BENCH_QUICK=1 cargo bench --bench compare"
+        } else {
+            "cargo bench --bench compare"
+        },
+        cfg.rounds,
+        cfg.batch.as_millis(),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | contender | median ns/event | min | max | × direct (fastest copy) |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+    for r in &all {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} |",
+            r.scenario,
+            r.contender,
+            r.median,
+            r.min,
+            r.max,
+            if r.ratio.is_nan() { "–".to_owned() } else { format!("{:.2}", r.ratio) }
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nchurn: about {rate:.0} receiver changes per second (target {CHURN_RATE})\n\
+         n/a under 2 publishers and churn: tokio-broadcast, crossbeam-channel (a receiver is \
+         drained by its one owner, not by the publishers), bevy (a `World` is `&mut`: one \
+         thread at a time)\n"
+    );
+    let _ = writeln!(md, "memory (live bytes, counting allocator):");
+    let _ = writeln!(
+        md,
+        "- per idle named signal: {:.0} B ({:.0} B the signal itself, as an anonymous \
+         `Signal::new()`; {:.0} B its registration: name, registry entry)",
+        mem.named_signal,
+        mem.anonymous_signal,
+        mem.named_signal - mem.anonymous_signal
+    );
+    let _ = writeln!(md, "- per receiver: {:.0} B (8-byte capture)", mem.receiver);
+    let _ = writeln!(md, "- per receiver: {:.0} B (no capture)", mem.receiver_zst);
+    let _ =
+        writeln!(md, "- per envelope receiver: {:.0} B (8-byte capture)", mem.envelope_receiver);
+    let _ = writeln!(md, "- per history slot: n/a (history not implemented)\n");
+    for line in targets(&all, &mem) {
+        let _ = writeln!(md, "{line}");
+    }
+    print!("{md}");
+
+    let out = std::env::var_os("MESH_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .or_else(|| (benching && !cfg.quick && only.is_empty()).then(|| "benchmarks".into()));
+    if let Some(dir) = out {
+        let mut csv =
+            String::from("scenario,n,contender,median_ns,min_ns,max_ns,ratio_direct,note\n");
+        for r in &all {
+            let _ = writeln!(
+                csv,
+                "\"{}\",{},{},{:.3},{:.3},{:.3},{:.4},{}",
+                r.scenario, r.n, r.contender, r.median, r.min, r.max, r.ratio, r.note
+            );
+        }
+        std::fs::create_dir_all(&dir).expect("create output dir");
+        std::fs::write(dir.join("results.csv"), csv).expect("write results.csv");
+        std::fs::write(dir.join("results.md"), &md).expect("write results.md");
+        eprintln!("wrote {}", dir.join("results.csv").display());
+    }
+}

@@ -1,0 +1,106 @@
+//! Criterion benches of mesh's internals: `cargo bench -p mesh --bench emit`.
+//!
+//! * `emit/{signal,publisher}/N`: one emit to N payload-only receivers;
+//! * `envelope/*`: one receiver taking `&T` versus one taking `&Event<T>`
+//!   (the envelope costs an id and a clock read);
+//! * `churn/connect+disconnect/N`: connecting and disconnecting a receiver
+//!   on a signal that already has N;
+//! * `lookup/*`: finding a named signal again, by namespace and by name.
+//!
+//! The side-by-side comparison with other crates is the root package's
+//! `compare` bench (see BENCHMARKS.md).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use mesh::{Event, Namespace, Signal, registry};
+
+/// What every receiver adds to: a relaxed load and store, as in `compare`.
+static SINK: AtomicU64 = AtomicU64::new(0);
+
+fn receiver(i: u64) -> impl Fn(&u64) + Send + Sync + 'static {
+    move |ev: &u64| SINK.store(SINK.load(Relaxed).wrapping_add(ev + i), Relaxed)
+}
+
+fn signal_with(n: u64) -> Signal<u64> {
+    let s = Signal::new();
+    for i in 0..n {
+        s.connect(receiver(i));
+    }
+    s
+}
+
+fn emit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("emit");
+    for n in [0u64, 1, 8, 64] {
+        let s = signal_with(n);
+        g.bench_with_input(BenchmarkId::new("signal", n), &n, |b, _| {
+            b.iter(|| s.emit(black_box(1)));
+        });
+        let mut p = s.publisher();
+        g.bench_with_input(BenchmarkId::new("publisher", n), &n, |b, _| {
+            b.iter(|| p.emit(black_box(1)));
+        });
+    }
+    g.finish();
+}
+
+fn envelope(c: &mut Criterion) {
+    let mut g = c.benchmark_group("envelope");
+    let payload = signal_with(1);
+    let envelope = Signal::<u64>::new();
+    envelope.connect(|ev: &Event<u64>| {
+        SINK.store(SINK.load(Relaxed).wrapping_add(ev.data), Relaxed);
+    });
+    g.bench_function("payload-only", |b| b.iter(|| payload.emit(black_box(1))));
+    g.bench_function("envelope", |b| b.iter(|| envelope.emit(black_box(1))));
+    let (mut pp, mut pe) = (payload.publisher(), envelope.publisher());
+    g.bench_function("publisher/payload-only", |b| b.iter(|| pp.emit(black_box(1))));
+    g.bench_function("publisher/envelope", |b| b.iter(|| pe.emit(black_box(1))));
+    g.bench_function("emit_from/payload-only", |b| {
+        b.iter(|| payload.emit_from("bench", black_box(1)));
+    });
+    g.finish();
+}
+
+fn churn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("churn");
+    for n in [0u64, 8, 64] {
+        let s = signal_with(n);
+        g.bench_with_input(BenchmarkId::new("connect+disconnect", n), &n, |b, _| {
+            b.iter(|| s.connect(receiver(n)).disconnect());
+        });
+        g.bench_with_input(BenchmarkId::new("scoped", n), &n, |b, _| {
+            b.iter(|| drop(s.connect_scoped(receiver(n))));
+        });
+    }
+    g.finish();
+}
+
+fn lookup(c: &mut Criterion) {
+    static NS: Namespace = Namespace::new("bench.lookup");
+    let mut g = c.benchmark_group("lookup");
+    // A registry with some company: 256 signals besides the one looked up.
+    for i in 0..256 {
+        NS.signal::<u64>(&format!("other{i}")).expect("valid name");
+    }
+    NS.signal::<u64>("target").expect("valid name");
+    g.bench_function("namespace.signal", |b| {
+        b.iter(|| NS.signal::<u64>(black_box("target")).expect("registered"));
+    });
+    g.bench_function("registry::lookup", |b| {
+        b.iter(|| registry::lookup(black_box("bench.lookup.target")).expect("registered"));
+    });
+    g.bench_function("registry::lookup+downcast", |b| {
+        b.iter(|| {
+            registry::lookup(black_box("bench.lookup.target"))
+                .and_then(|r| r.downcast::<u64>())
+                .expect("registered")
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, emit, envelope, churn, lookup);
+criterion_main!(benches);
