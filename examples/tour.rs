@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mesh::meta::{self, ReceiverFailed};
+use mesh::middleware::{CORRELATION_ID, CorrelationId, Flow};
 use mesh::prelude::*;
+use mesh::projection::Projection;
 use mesh::registry;
 
 mesh::namespace! {
@@ -25,6 +27,14 @@ struct ProviderConnected {
 #[signal(namespace = PROVIDER)]
 #[derive(Debug, Clone)]
 struct ProviderLost(String);
+
+/// An order in a shop: keeps its last 16 envelopes for replay.
+#[signal(namespace = SYSTEM, name = "order.placed", history = 16)]
+#[derive(Debug, Clone)]
+struct OrderPlaced {
+    item: String,
+    cents: u64,
+}
 
 /// Registered globally: no init call, connected before the first emit.
 #[receiver(priority = 10)]
@@ -128,4 +138,52 @@ fn main() {
     let typed = found.downcast::<ProviderConnected>().expect("same type");
     typed.emit_from("lookup", ProviderConnected { provider: "search".into() });
     println!("  namespaces: {:?}", registry::namespaces());
+
+    step("8. middleware: a transformer, an enricher and a filter");
+    let orders = OrderPlaced::signal();
+    orders.add_middleware(|ev: &mut Event<OrderPlaced>| {
+        ev.data.item = ev.data.item.to_uppercase();
+        Flow::Continue
+    });
+    orders.add_middleware(CorrelationId);
+    orders.add_middleware(
+        |ev: &mut Event<OrderPlaced>| {
+            if ev.data.cents == 0 { Flow::Drop } else { Flow::Continue }
+        },
+    );
+    let shop = orders.connect(|ev: &Event<OrderPlaced>| {
+        let corr = ev.metadata.get(CORRELATION_ID).unwrap_or("-");
+        println!(
+            "  [shop] #{} {} for {} cents (correlation {corr})",
+            ev.seq, ev.data.item, ev.data.cents
+        );
+    });
+    mesh::middleware::with_correlation_id("cart-7", || {
+        OrderPlaced { item: "tea".into(), cents: 450 }.emit();
+    });
+    let r = OrderPlaced { item: "free sample".into(), cents: 0 }.emit();
+    println!("  free sample -> {:?} (dropped by the filter)", r.status);
+    OrderPlaced { item: "cake".into(), cents: 320 }.emit();
+    shop.disconnect();
+
+    step("9. history: a late subscriber gets the past, then live events");
+    println!("  retained: {} envelopes", orders.history().len());
+    let late = orders.connect_with_replay(|ev: &Event<OrderPlaced>| {
+        println!("  [late] #{} {}", ev.seq, ev.data.item);
+    });
+    OrderPlaced { item: "coffee".into(), cents: 380 }.emit();
+    late.disconnect();
+
+    step("10. a projection: state folded from events, rebuilt from history");
+    let revenue = Projection::builder(|| (0u64, 0u32))
+        .on::<OrderPlaced>(|(cents, count), ev| {
+            *cents += ev.data.cents;
+            *count += 1;
+        })
+        .build();
+    println!("  live, built after the orders so far: {:?}", revenue.get());
+    revenue.rebuild().expect("the history holds every order");
+    println!("  rebuilt from history:                {:?}", revenue.get());
+    OrderPlaced { item: "scone".into(), cents: 290 }.emit();
+    println!("  after one more order:                {:?}", revenue.get());
 }

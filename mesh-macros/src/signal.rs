@@ -191,9 +191,25 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
 
             #[inline]
             fn signal() -> &'static #krate::NamedSignal<Self> {
+                const __MESH_CONFIG: #krate::SignalConfig = #config;
+                fn __mesh_debug() -> ::core::option::Option<#krate::__private::DebugFn<#ident>> {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{NoDebug as _, ViaDebug as _};
+                    (&#krate::__private::DebugProbe::<#ident>::new()).debug_fn()
+                }
+                fn __mesh_make() -> #krate::NamedSignal<#ident> {
+                    #krate::__private::unregistered_signal::<#ident>(__MESH_CONFIG, __mesh_debug())
+                }
+                // Inside a testing scope, the scope's signal (one atomic
+                // load when no scope exists).
+                if let ::core::option::Option::Some(scoped) =
+                    #krate::__private::scoped::<#ident>(__mesh_make)
+                {
+                    return scoped;
+                }
                 static SIGNAL: #krate::__private::LazyLock<#krate::NamedSignal<#ident>> =
                     #krate::__private::LazyLock::new(|| {
-                        #krate::__private::static_signal::<#ident>(#config)
+                        #krate::__private::static_signal::<#ident>(__MESH_CONFIG, __mesh_debug())
                     });
                 &SIGNAL
             }

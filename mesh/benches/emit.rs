@@ -5,7 +5,10 @@
 //!   (the envelope costs an id and a clock read);
 //! * `churn/connect+disconnect/N`: connecting and disconnecting a receiver
 //!   on a signal that already has N;
-//! * `lookup/*`: finding a named signal again, by namespace and by name.
+//! * `lookup/*`: finding a named signal again, by namespace and by name;
+//! * `extras/*`: one payload-only receiver, plain, with one pass-through
+//!   middleware, with a history of 1024, and with both (what the features
+//!   cost when used, and that a signal without them pays nothing).
 //!
 //! The side-by-side comparison with other crates is the root package's
 //! `compare` bench (see BENCHMARKS.md).
@@ -102,5 +105,27 @@ fn lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, emit, envelope, churn, lookup);
+fn extras(c: &mut Criterion) {
+    let mut g = c.benchmark_group("extras");
+    g.measurement_time(std::time::Duration::from_secs(3));
+    let plain = signal_with(1);
+    let with_middleware = signal_with(1);
+    with_middleware.add_middleware(|_: &mut Event<u64>| mesh::middleware::Flow::Continue);
+    let with_history = signal_with(1);
+    with_history.set_history_capacity(1024);
+    let with_both = signal_with(1);
+    with_both.add_middleware(|_: &mut Event<u64>| mesh::middleware::Flow::Continue);
+    with_both.set_history_capacity(1024);
+    for (name, s) in [
+        ("plain", &plain),
+        ("one-middleware", &with_middleware),
+        ("history-1024", &with_history),
+        ("middleware+history", &with_both),
+    ] {
+        g.bench_function(name, |b| b.iter(|| s.emit(black_box(1))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, emit, envelope, churn, lookup, extras);
 criterion_main!(benches);

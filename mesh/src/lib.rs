@@ -77,13 +77,18 @@ extern crate self as mesh;
 pub mod connection;
 pub mod event;
 pub mod event_type;
+pub mod history;
 pub mod meta;
+pub mod middleware;
 pub mod name;
 pub mod namespace;
+mod pipeline;
+pub mod projection;
 pub mod receiver;
 pub mod registry;
 pub mod signal;
 mod subscribers;
+pub mod testing;
 
 #[doc(hidden)]
 #[path = "private.rs"]

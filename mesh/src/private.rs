@@ -3,6 +3,8 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 pub use inventory;
 pub use std::sync::LazyLock;
@@ -69,9 +71,41 @@ pub fn event_type_id<T: EventType>() -> TypeId {
 /// If `T::NAME` is already registered with another payload type or
 /// configuration: two types claiming one name is a programming error that
 /// only shows when both are linked into one program.
-pub fn static_signal<T: EventType>(config: SignalConfig) -> NamedSignal<T> {
+pub fn static_signal<T: EventType>(
+    config: SignalConfig,
+    debug: Option<DebugFn<T>>,
+) -> NamedSignal<T> {
     let signal = registry::register::<T>(T::NAME, config)
         .unwrap_or_else(|e| panic!("#[signal] on `{}`: {e}", std::any::type_name::<T>()));
+    if let Some(debug) = debug {
+        signal.set_debug(debug);
+    }
+    connect_globals(&signal);
+    signal
+}
+
+/// A signal like `T`'s static one, but registered nowhere: for testing
+/// scopes.
+pub fn unregistered_signal<T: EventType>(
+    config: SignalConfig,
+    debug: Option<DebugFn<T>>,
+) -> NamedSignal<T> {
+    let signal = NamedSignal::unregistered(T::NAME, config);
+    if let Some(debug) = debug {
+        signal.set_debug(debug);
+    }
+    signal
+}
+
+/// The scoped signal of `T`, if a testing scope is entered on this thread.
+#[inline]
+pub fn scoped<T: EventType>(make: fn() -> NamedSignal<T>) -> Option<&'static NamedSignal<T>> {
+    crate::testing::scoped(make, connect_globals::<T>)
+}
+
+/// Connects every `#[receiver]` for `T` in (priority descending, name)
+/// order.
+fn connect_globals<T: EventType>(signal: &NamedSignal<T>) {
     let mut receivers: Vec<&StaticReceiver> =
         inventory::iter::<StaticReceiver>().filter(|r| (r.event)() == TypeId::of::<T>()).collect();
     receivers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
@@ -80,9 +114,56 @@ pub fn static_signal<T: EventType>(config: SignalConfig) -> NamedSignal<T> {
         if let Some(source) = r.source {
             options = options.source(source);
         }
-        (r.connect)(&signal, options);
+        (r.connect)(signal, options);
     }
-    signal
+}
+
+/// How a signal formats payloads for type-erased views.
+pub type DebugFn<T> = crate::history::DebugFn<T>;
+
+/// Autoref specialisation: in `(&DebugProbe::<T>::new()).debug_fn()`,
+/// method lookup first tries receivers of type `&DebugProbe<T>`, which
+/// [`ViaDebug`] (implemented for `DebugProbe<T>` when `T: Debug`) takes;
+/// only if that does not apply does it autoref to `&&DebugProbe<T>`, which
+/// [`NoDebug`] (implemented for `&DebugProbe<T>`) takes. Works for the
+/// concrete types the macros name.
+pub struct DebugProbe<T>(PhantomData<T>);
+
+impl<T> DebugProbe<T> {
+    /// A probe for `T`.
+    pub const fn new() -> Self {
+        DebugProbe(PhantomData)
+    }
+}
+
+impl<T> Default for DebugProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Chosen when `T: Debug`.
+pub trait ViaDebug<T> {
+    /// `T`'s `Debug`.
+    fn debug_fn(&self) -> Option<DebugFn<T>>;
+}
+
+impl<T: fmt::Debug> ViaDebug<T> for DebugProbe<T> {
+    fn debug_fn(&self) -> Option<DebugFn<T>> {
+        Some(|t, f| fmt::Debug::fmt(t, f))
+    }
+}
+
+/// Chosen otherwise.
+pub trait NoDebug<T> {
+    /// `None`.
+    fn debug_fn(&self) -> Option<DebugFn<T>>;
+}
+
+impl<T> NoDebug<T> for &DebugProbe<T> {
+    fn debug_fn(&self) -> Option<DebugFn<T>> {
+        None
+    }
 }
 
 /// Connects `f` to `signal` if it is a `NamedSignal<P>`.

@@ -56,6 +56,9 @@ pub struct Delivery<'a, T> {
     pub(crate) data: &'a T,
     pub(crate) event: Option<&'a Event<T>>,
     pub(crate) source: Option<&'a str>,
+    /// The envelope as stored in the history, when it is (replaying
+    /// receivers keep it while they catch up).
+    pub(crate) shared: Option<&'a std::sync::Arc<Event<T>>>,
     /// Where a failing receiver leaves its message for the dispatch loop.
     pub(crate) failure: &'a Cell<Option<String>>,
 }
@@ -406,7 +409,13 @@ pub(crate) trait Slot<T>: Send + Sync {
     #[inline]
     fn call_payload(&self, data: &T, notes: &Notes) {
         let failure = Cell::new(None);
-        let status = self.call(&Delivery { data, event: None, source: None, failure: &failure });
+        let status = self.call(&Delivery {
+            data,
+            event: None,
+            source: None,
+            shared: None,
+            failure: &failure,
+        });
         if status != DELIVERED {
             notes.record(self as *const Self as *const () as usize, status, failure.take());
         }
@@ -451,8 +460,13 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
         // memory, the closure gets `data` straight from the register, and
         // for a receiver returning `()` the status check folds away.
         let failure = Cell::new(None);
-        let status =
-            self.handler.handle(&Delivery { data, event: None, source: None, failure: &failure });
+        let status = self.handler.handle(&Delivery {
+            data,
+            event: None,
+            source: None,
+            shared: None,
+            failure: &failure,
+        });
         if status != DELIVERED {
             notes.record(self as *const Self as *const () as usize, status, failure.take());
         }

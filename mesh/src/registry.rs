@@ -115,6 +115,11 @@ impl<T> fmt::Debug for NamedSignal<T> {
 }
 
 impl<T: Send + Sync + 'static> NamedSignal<T> {
+    /// A named signal registered nowhere (testing scopes).
+    pub(crate) fn unregistered(name: &'static str, config: SignalConfig) -> Self {
+        NamedSignal { signal: Signal::build(name, config) }
+    }
+
     /// A type-erased handle to this signal.
     pub fn erased(&self) -> SignalRef {
         lookup(self.name()).expect("a NamedSignal is always registered")

@@ -50,12 +50,13 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::connection::{Connection, Detach, DisconnectReason, ScopedConnection};
 use crate::event::{Event, Metadata, new_id};
 use crate::meta;
+use crate::pipeline::{Extras, global_work};
 use crate::receiver::{
     ConnectOptions, DELIVERED, Delivery, Entry, FAILED, IntoReceiver, IntoWeakReceiver, MAY_EXPIRE,
     NEEDS_ENVELOPE, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
@@ -112,6 +113,8 @@ pub enum EmitStatus {
     /// Ordered signal, emitted from inside its own dispatch: queued, and
     /// delivered right after the current event.
     Deferred,
+    /// A [middleware](crate::middleware) dropped the event.
+    Filtered,
 }
 
 /// The summary an emit returns.
@@ -138,13 +141,13 @@ pub struct Emitted {
 }
 
 impl Emitted {
-    const fn with(status: EmitStatus) -> Self {
+    pub(crate) const fn with(status: EmitStatus) -> Self {
         Emitted { delivered: 0, failed: 0, skipped: 0, status }
     }
 }
 
 /// What an emit carries into dispatch.
-enum Input<T> {
+pub(crate) enum Input<T> {
     /// A bare payload, with the emitter's source if it gave one.
     Data(T, Option<Cow<'static, str>>),
     /// A prepared envelope.
@@ -166,8 +169,8 @@ struct OrderState<T> {
 
 /// The shared state behind every handle to one signal.
 pub(crate) struct Core<T> {
-    name: &'static str,
-    subs: Subscribers<SlotRef<T>>,
+    pub(crate) name: &'static str,
+    pub(crate) subs: Subscribers<SlotRef<T>>,
     /// Number of live [`MuteGuard`]s. Relaxed: it only gates work, and a
     /// guard created before an emit starts (happens-before) is seen by
     /// read-write coherence.
@@ -175,9 +178,17 @@ pub(crate) struct Core<T> {
     /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
     /// gap-freedom come from the RMW itself; nothing else is published
     /// through it.
-    seq: AtomicU64,
+    pub(crate) seq: AtomicU64,
     /// Receiver failures so far. Relaxed: a statistic.
-    failures: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    /// Which of history and middleware this signal uses
+    /// (`pipeline::HISTORY`, `pipeline::MIDDLEWARE`); nonzero sends every
+    /// emit down the full path. Relaxed: it only gates work; the state it
+    /// gates is reached through `extras`, under its own locks.
+    pub(crate) flags: AtomicU8,
+    /// History, middleware and payload formatter, allocated on first use
+    /// so an idle signal stays small.
+    pub(crate) extras: OnceLock<Box<Extras<T>>>,
     /// Boxed: most signals are not ordered, and an idle signal should be
     /// small (the lock, queue and condition variable are ~50 bytes).
     ordered: Option<Box<Ordered<T>>>,
@@ -236,13 +247,15 @@ impl<T: Send + Sync + 'static> Signal<T> {
     }
 
     pub(crate) fn build(name: &'static str, config: SignalConfig) -> Self {
-        Signal {
+        let signal = Signal {
             core: Arc::new(Core {
                 name,
                 subs: Subscribers::new(),
                 muted: AtomicUsize::new(0),
                 seq: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                flags: AtomicU8::new(0),
+                extras: OnceLock::new(),
                 ordered: config.ordered.then(|| {
                     Box::new(Ordered {
                         state: Mutex::new(OrderState { owner: 0, queue: VecDeque::new() }),
@@ -250,7 +263,11 @@ impl<T: Send + Sync + 'static> Signal<T> {
                     })
                 }),
             }),
+        };
+        if config.history > 0 {
+            signal.set_history_capacity(config.history);
         }
+        signal
     }
 
     /// The full name (`""` for an anonymous signal).
@@ -403,7 +420,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// the caller.
     #[inline(always)]
     pub fn emit(&self, data: T) -> Emitted {
-        if self.core.subs.len() == 0 {
+        if self.core.subs.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         self.core.emit_data(data)
@@ -413,7 +430,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// [`connect_from`](Self::connect_from) for another source skip it.
     #[inline]
     pub fn emit_from(&self, source: impl Into<Cow<'static, str>>, data: T) -> Emitted {
-        if self.core.subs.len() == 0 {
+        if self.core.subs.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         self.core.emit_input(Input::Data(data, Some(source.into())))
@@ -422,7 +439,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// Emits a prepared envelope (id, timestamp, source and metadata as
     /// given); the signal sets `name` and `seq`.
     pub fn emit_event(&self, event: Event<T>) -> Emitted {
-        if self.core.subs.len() == 0 {
+        if self.core.subs.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         self.core.emit_input(Input::Event(event))
@@ -544,17 +561,22 @@ impl<T: Send + Sync + 'static> Publisher<T> {
             self.reload(version);
         }
         // Relaxed: `muted` only gates work; see `Core::muted`.
-        if self.fast && self.core.muted.load(Ordering::Relaxed) == 0 {
+        if self.fast && self.core.muted.load(Ordering::Relaxed) == 0 && !global_work() {
             return self.core.run_payload(&self.snapshot, &data);
         }
-        if self.snapshot.len() == 0 {
+        if self.snapshot.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         self.emit_slow(data)
     }
 
     fn is_fast(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> bool {
-        snap.len() != 0 && snap.flags() & NEEDS_ENVELOPE == 0 && core.ordered.is_none()
+        // `flags` changes bump the snapshot version, so this is re-checked
+        // whenever history or middleware come or go.
+        snap.len() != 0
+            && snap.flags() & NEEDS_ENVELOPE == 0
+            && core.ordered.is_none()
+            && core.flags.load(Ordering::Relaxed) == 0
     }
 
     /// Replaces the cached snapshot (the signal's receivers changed).
@@ -571,7 +593,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     fn emit_slow(&self, data: T) -> Emitted {
         let core = &*self.core;
         // Relaxed: as above.
-        if core.muted.load(Ordering::Relaxed) != 0 || core.ordered.is_some() {
+        if core.muted.load(Ordering::Relaxed) != 0 || core.ordered.is_some() || core.has_work() {
             return core.emit_input(Input::Data(data, None));
         }
         core.dispatch(&self.snapshot, Input::Data(data, None))
@@ -619,7 +641,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline]
     fn emit_data(&self, data: T) -> Emitted {
         // Relaxed: `muted` only gates work; see its field docs.
-        if self.muted.load(Ordering::Relaxed) != 0 || self.ordered.is_some() {
+        if self.muted.load(Ordering::Relaxed) != 0 || self.ordered.is_some() || self.has_work() {
             return self.emit_input(Input::Data(data, None));
         }
         let snap = self.subs.load();
@@ -683,6 +705,9 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// Delivers one event to the receivers of `snap`.
     #[inline]
     fn dispatch(&self, snap: &Snapshot<SlotRef<T>>, input: Input<T>) -> Emitted {
+        if self.has_work() {
+            return self.emit_full(input);
+        }
         let failure = Cell::new(None);
         match input {
             Input::Data(data, source) if snap.flags() & NEEDS_ENVELOPE == 0 => {
@@ -690,6 +715,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                     data: &data,
                     event: None,
                     source: source.as_deref(),
+                    shared: None,
                     failure: &failure,
                 };
                 self.run(snap, &d)
@@ -721,11 +747,17 @@ impl<T: Send + Sync + 'static> Core<T> {
         ev: &Event<T>,
         failure: &Cell<Option<String>>,
     ) -> Emitted {
-        let d = Delivery { data: &ev.data, event: Some(ev), source: ev.source.as_deref(), failure };
+        let d = Delivery {
+            data: &ev.data,
+            event: Some(ev),
+            source: ev.source.as_deref(),
+            shared: None,
+            failure,
+        };
         self.run(snap, &d)
     }
 
-    fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
@@ -739,7 +771,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Delivers `d` to the receivers of `snap`.
     #[inline]
-    fn run(&self, snap: &Snapshot<SlotRef<T>>, d: &Delivery<'_, T>) -> Emitted {
+    pub(crate) fn run(&self, snap: &Snapshot<SlotRef<T>>, d: &Delivery<'_, T>) -> Emitted {
         let notes = Notes::new();
         self.walk(snap, &notes, |slot| {
             let status = slot.call(d);
@@ -852,7 +884,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Removes receivers matching `which`, firing `disconnected` for each.
     /// Returns how many were removed.
-    fn remove(
+    pub(crate) fn remove(
         &self,
         which: impl FnMut(u64, &SlotRef<T>) -> bool,
         reason: impl Fn(u64) -> DisconnectReason,
@@ -883,7 +915,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 }
 
 /// The text of a panic payload (`&str` or `String`; otherwise a placeholder).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         format!("panicked: {s}")
     } else if let Some(s) = payload.downcast_ref::<String>() {

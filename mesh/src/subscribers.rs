@@ -311,6 +311,21 @@ impl<E: Clone + Flags> Subscribers<E> {
         self.remove_where(|i, _| i == id).pop().map(|(_, e)| e)
     }
 
+    /// Republishes the current snapshot unchanged, so readers that cache it
+    /// (publishers) re-check what they derived from the signal's state.
+    pub(crate) fn touch(&self) {
+        let next = lock(&self.writer);
+        let current = self.current.load_full();
+        let copy = Snapshot {
+            items: current.items.clone(),
+            keys: current.keys.clone(),
+            flags: current.flags,
+        };
+        let displaced = self.publish(copy);
+        drop(next);
+        drop(displaced);
+    }
+
     /// Whether an entry with `id` is in the current snapshot.
     pub(crate) fn contains(&self, id: u64) -> bool {
         self.load().keys.iter().any(|&(i, _)| i == id)

@@ -1,0 +1,238 @@
+//! Bounded event history: a per-signal ring of recent envelopes, and a
+//! process-wide, type-erased view of recent events for debugging.
+//!
+//! # Per-signal history
+//!
+//! A signal with a history capacity `N` (`#[signal(history = N)]`,
+//! [`SignalConfig::history`](crate::SignalConfig::history) or
+//! [`Signal::set_history_capacity`](crate::Signal::set_history_capacity))
+//! keeps the last `N` envelopes it dispatched, in `seq` order. Each
+//! envelope is stored once, behind an `Arc`, so keeping it costs one
+//! allocation per emit and no copy of the payload. Memory held is bounded
+//! by `N` envelopes plus the ring's slots (one pointer each): the oldest
+//! envelope is released when the `N + 1`-th arrives.
+//!
+//! A receiver connected with
+//! [`Signal::connect_with_replay`](crate::Signal::connect_with_replay) first
+//! gets the retained history, then live events, with no gap and no
+//! duplicate even while other threads emit; see that method for how.
+//!
+//! # Recent events
+//!
+//! [`recent`] is a process-wide ring of the last events of *every* signal,
+//! type-erased: name, id, seq, timestamp and the payload's `Debug` text. It
+//! is off until [`set_recent_capacity`] gives it a bound, because it makes
+//! every signal build an envelope and allocate for each emit. Use it to see
+//! "what just happened" while debugging.
+//!
+//! ```
+//! use mesh::{Signal, history};
+//! history::set_recent_capacity(16);
+//! let s = Signal::<u32>::new();
+//! s.debug_payloads();
+//! s.connect(|_: &u32| {});
+//! s.emit(7);
+//! let last = history::recent().into_iter().rev().find(|e| e.payload == "7").unwrap();
+//! assert_eq!(last.seq, 1);
+//! history::set_recent_capacity(0);
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::event::{Event, Uuid};
+
+/// How a signal formats its payload for type-erased views, when known.
+pub(crate) type DebugFn<T> = fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// A bounded FIFO: the ring of one signal (`I = Arc<Event<T>>`), or of the
+/// recent view.
+pub(crate) struct Ring<I> {
+    capacity: usize,
+    events: VecDeque<I>,
+}
+
+impl<I: Clone> Ring<I> {
+    pub(crate) const fn new(capacity: usize) -> Self {
+        Ring { capacity, events: VecDeque::new() }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Appends, evicting the oldest beyond capacity. Returns the evicted
+    /// envelope so the caller can drop it outside any lock.
+    pub(crate) fn push(&mut self, event: I) -> Option<I> {
+        if self.capacity == 0 {
+            return Some(event);
+        }
+        let evicted =
+            if self.events.len() == self.capacity { self.events.pop_front() } else { None };
+        self.events.push_back(event);
+        evicted
+    }
+
+    /// The retained envelopes, oldest first.
+    pub(crate) fn snapshot(&self) -> Vec<I> {
+        self.events.iter().cloned().collect()
+    }
+
+    /// Number of retained items.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Empties the ring; returns the envelopes to drop outside the lock.
+    pub(crate) fn clear(&mut self) -> VecDeque<I> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Changes the capacity, dropping the oldest envelopes beyond it, and
+    /// releases spare slots.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) -> Vec<I> {
+        self.capacity = capacity;
+        let excess = self.events.len().saturating_sub(capacity);
+        let dropped = self.events.drain(..excess).collect();
+        self.events.shrink_to(capacity);
+        dropped
+    }
+}
+
+/// One entry of the process-wide [`recent`] view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentEvent {
+    /// Full name of the signal (`""` if anonymous).
+    pub name: &'static str,
+    /// The envelope id.
+    pub id: Uuid,
+    /// The envelope's `seq`.
+    pub seq: u64,
+    /// The envelope's timestamp.
+    pub timestamp: SystemTime,
+    /// `Debug` of the payload, or `<type name>` when the payload type's
+    /// `Debug` is unknown to the signal (see
+    /// [`Signal::debug_payloads`](crate::Signal::debug_payloads)).
+    pub payload: String,
+}
+
+/// A type-erased stored event: formats itself on demand.
+trait Erased: Send + Sync {
+    fn view(&self) -> RecentEvent;
+}
+
+struct Entry<T> {
+    event: Arc<Event<T>>,
+    debug: Option<DebugFn<T>>,
+}
+
+impl<T: Send + Sync> Erased for Entry<T> {
+    fn view(&self) -> RecentEvent {
+        view(&self.event, self.debug)
+    }
+}
+
+/// The type-erased view of one envelope.
+pub(crate) fn view<T>(e: &Event<T>, debug: Option<DebugFn<T>>) -> RecentEvent {
+    struct Payload<'a, T>(&'a T, Option<DebugFn<T>>);
+    impl<T> fmt::Display for Payload<'_, T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.1 {
+                Some(debug) => debug(self.0, f),
+                None => write!(f, "<{}>", std::any::type_name::<T>()),
+            }
+        }
+    }
+    RecentEvent {
+        name: e.name,
+        id: e.id,
+        seq: e.seq,
+        timestamp: e.timestamp,
+        payload: Payload(&e.data, debug).to_string(),
+    }
+}
+
+/// Whether the recent view is on. Relaxed: it only gates work; a change
+/// made before an emit starts (happens-before) is seen by coherence.
+static RECENT_ON: AtomicBool = AtomicBool::new(false);
+
+static RECENT: Mutex<Ring<Arc<dyn Erased>>> = Mutex::new(Ring::new(0));
+
+#[inline]
+pub(crate) fn recent_on() -> bool {
+    RECENT_ON.load(Ordering::Relaxed)
+}
+
+/// Records one dispatched envelope in the recent view.
+pub(crate) fn record_recent<T: Send + Sync + 'static>(
+    event: &Arc<Event<T>>,
+    debug: Option<DebugFn<T>>,
+) {
+    let entry: Arc<dyn Erased> = Arc::new(Entry { event: event.clone(), debug });
+    let evicted = RECENT.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    // Dropped outside the lock: it may hold the last reference to a payload.
+    drop(evicted);
+}
+
+/// Sets the bound of the recent-events view (0 turns it off and frees it).
+pub fn set_recent_capacity(capacity: usize) {
+    let dropped = {
+        let mut ring = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        let was_on = RECENT_ON.swap(capacity > 0, Ordering::Relaxed);
+        match (was_on, capacity > 0) {
+            (false, true) => crate::pipeline::global_work_add(),
+            (true, false) => crate::pipeline::global_work_sub(),
+            _ => {}
+        }
+        ring.set_capacity(capacity)
+    };
+    drop(dropped);
+}
+
+/// The bound of the recent-events view (0: off).
+pub fn recent_capacity() -> usize {
+    RECENT.lock().unwrap_or_else(|e| e.into_inner()).capacity()
+}
+
+/// The most recent events of every signal, oldest first.
+pub fn recent() -> Vec<RecentEvent> {
+    let entries = RECENT.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
+    entries.iter().map(|e| e.view()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64) -> Arc<Event<u64>> {
+        let mut e = Event::new(seq);
+        e.seq = seq;
+        Arc::new(e)
+    }
+
+    #[test]
+    fn ring_keeps_the_last_n_in_order() {
+        let mut r = Ring::new(3);
+        for i in 1..=5 {
+            r.push(ev(i));
+        }
+        assert_eq!(r.snapshot().iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(r.len(), 3);
+        let dropped = r.set_capacity(2);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(r.snapshot().iter().map(|e| e.data).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(r.clear().len(), 2);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn zero_capacity_keeps_nothing() {
+        let mut r = Ring::<Arc<Event<u64>>>::new(0);
+        assert!(r.push(ev(1)).is_some());
+        assert!(r.snapshot().is_empty());
+    }
+}

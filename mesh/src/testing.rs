@@ -1,0 +1,435 @@
+//! A testing kit: private meshes, recorders and simulated events.
+//!
+//! # Private meshes
+//!
+//! [`scope`] (or [`Scope`]) gives the current thread a private mesh: while
+//! its guard lives, every [`EventType`]'s `signal()` on this thread — and so
+//! `MyEvent { .. }.emit()`, `MyEvent::signal().connect(..)`, [`Recorder`]s
+//! — resolves to a signal of that scope instead of the global one. Code
+//! under test that emits through the global API is thus seen only by
+//! receivers connected inside the scope, and two tests running in parallel
+//! in one test binary never see each other's events.
+//!
+//! Global `#[receiver]`s are left out by default; include them with
+//! [`Scope::with_global_receivers`]. To let another thread join the scope
+//! (a worker spawned by the code under test), pass it a [`ScopeHandle`]
+//! and [`enter`](ScopeHandle::enter) there.
+//!
+//! Scoping covers event types (`#[signal]`); signals made by hand
+//! (`Signal::new()`, `Namespace::signal`) and lookups by name are not
+//! scoped. Do not keep a `&'static` signal obtained inside a scope beyond
+//! it: scoped signals are recycled for later scopes.
+//!
+//! Outside tests the cost is one atomic load per `signal()` call while no
+//! scope exists.
+//!
+//! ```
+//! use mesh::prelude::*;
+//! use mesh::testing::{self, Recorder};
+//!
+//! #[signal]
+//! #[derive(Debug, Clone, PartialEq)]
+//! pub struct OrderPlaced { pub id: u32 }
+//!
+//! fn code_under_test() {
+//!     OrderPlaced { id: 1 }.emit();
+//!     OrderPlaced { id: 2 }.emit();
+//! }
+//!
+//! let _mesh = testing::scope();
+//! let orders = Recorder::<OrderPlaced>::new();
+//! code_under_test();
+//! orders.assert_payloads(&[OrderPlaced { id: 1 }, OrderPlaced { id: 2 }]);
+//! ```
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::connection::ScopedConnection;
+use crate::event::Event;
+use crate::event_type::EventType;
+use crate::history::{DebugFn, RecentEvent, view};
+use crate::registry::NamedSignal;
+use crate::signal::{Emitted, Signal};
+
+/// Live scopes in the process. Relaxed: it only tells `signal()` whether
+/// to look at the thread-local scope at all; a scope entered on this thread
+/// is seen by this thread in program order.
+static LIVE_SCOPES: AtomicUsize = AtomicUsize::new(0);
+
+/// Recycled scoped signals, by event type: each entry is a leaked
+/// `&'static NamedSignal<T>`, reset before reuse. Bounded by the largest
+/// number of scopes alive at once, per event type.
+static POOL: Mutex<Vec<(TypeId, &'static (dyn Any + Send + Sync))>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Inner>>> = const { RefCell::new(None) };
+}
+
+/// A scope's state: its signals, by event type, and its all-recorders.
+struct Inner {
+    include_globals: bool,
+    signals: Mutex<HashMap<TypeId, Scoped>>,
+    all: Mutex<Vec<Weak<Mutex<Vec<RecentEvent>>>>>,
+}
+
+/// One scoped signal and how to reset it for the pool.
+struct Scoped {
+    signal: &'static (dyn Any + Send + Sync),
+    reset: fn(&'static (dyn Any + Send + Sync)),
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let signals = std::mem::take(&mut *self.signals.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        for (type_id, scoped) in signals {
+            (scoped.reset)(scoped.signal);
+            pool.push((type_id, scoped.signal));
+        }
+        drop(pool);
+        LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A private mesh under construction; [`enter`](Scope::enter) it.
+#[derive(Debug, Default)]
+#[must_use = "a scope does nothing until entered"]
+pub struct Scope {
+    include_globals: bool,
+}
+
+impl Scope {
+    /// A private mesh without the global `#[receiver]`s.
+    pub fn new() -> Self {
+        Scope::default()
+    }
+
+    /// Also connect the global `#[receiver]`s (in their usual order) to
+    /// this scope's signals.
+    pub fn with_global_receivers(mut self) -> Self {
+        self.include_globals = true;
+        self
+    }
+
+    /// Enters the scope on this thread until the guard drops.
+    pub fn enter(self) -> ScopeGuard {
+        LIVE_SCOPES.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::new(Inner {
+            include_globals: self.include_globals,
+            signals: Mutex::default(),
+            all: Mutex::default(),
+        });
+        ScopeHandle { inner }.enter()
+    }
+}
+
+/// A new private mesh (without global receivers), entered on this thread.
+pub fn scope() -> ScopeGuard {
+    Scope::new().enter()
+}
+
+/// Keeps a scope entered on this thread; dropping it restores what was
+/// entered before (scopes nest).
+#[must_use = "the scope is left as soon as the guard drops"]
+pub struct ScopeGuard {
+    handle: ScopeHandle,
+    previous: Option<Arc<Inner>>,
+    /// Guards are tied to their thread.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl ScopeGuard {
+    /// A handle other threads can [`enter`](ScopeHandle::enter).
+    pub fn handle(&self) -> ScopeHandle {
+        self.handle.clone()
+    }
+
+    /// Starts recording every event of every signal dispatched in this
+    /// scope.
+    ///
+    /// ```
+    /// use mesh::prelude::*;
+    /// #[signal]
+    /// #[derive(Debug)]
+    /// pub struct Ping(u8);
+    ///
+    /// let mesh = mesh::testing::scope();
+    /// let all = mesh.record_all();
+    /// Ping(1).emit();
+    /// assert_eq!(all.events()[0].payload, "Ping(1)");
+    /// ```
+    pub fn record_all(&self) -> AllRecorder {
+        AllRecorder::start(&self.handle.inner)
+    }
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+impl fmt::Debug for ScopeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeGuard").finish_non_exhaustive()
+    }
+}
+
+/// A shareable reference to a scope, for entering it on other threads.
+#[derive(Clone)]
+pub struct ScopeHandle {
+    inner: Arc<Inner>,
+}
+
+impl ScopeHandle {
+    /// Enters the scope on the current thread until the guard drops.
+    pub fn enter(&self) -> ScopeGuard {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        ScopeGuard { handle: self.clone(), previous, _not_send: std::marker::PhantomData }
+    }
+}
+
+impl fmt::Debug for ScopeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeHandle").finish_non_exhaustive()
+    }
+}
+
+/// The scoped signal of `T` on this thread, if a scope is entered.
+#[inline]
+pub(crate) fn scoped<T: EventType>(
+    make: fn() -> NamedSignal<T>,
+    connect_globals: fn(&NamedSignal<T>),
+) -> Option<&'static NamedSignal<T>> {
+    if LIVE_SCOPES.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    scoped_slow(make, connect_globals)
+}
+
+#[cold]
+fn scoped_slow<T: EventType>(
+    make: fn() -> NamedSignal<T>,
+    connect_globals: fn(&NamedSignal<T>),
+) -> Option<&'static NamedSignal<T>> {
+    let inner = CURRENT.with(|c| c.borrow().clone())?;
+    let mut signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+    let scoped = signals.entry(TypeId::of::<T>()).or_insert_with(|| {
+        let recycled = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            let at = pool.iter().position(|(t, _)| *t == TypeId::of::<T>());
+            at.map(|i| pool.swap_remove(i).1)
+        };
+        let signal: &'static (dyn Any + Send + Sync) = match recycled {
+            Some(s) => s,
+            None => Box::leak(Box::new(make())),
+        };
+        if inner.include_globals {
+            if let Some(s) = signal.downcast_ref::<NamedSignal<T>>() {
+                connect_globals(s);
+            }
+        }
+        Scoped { signal, reset: reset::<T> }
+    });
+    scoped.signal.downcast_ref::<NamedSignal<T>>()
+}
+
+fn reset<T: Send + Sync + 'static>(signal: &'static (dyn Any + Send + Sync)) {
+    if let Some(s) = signal.downcast_ref::<NamedSignal<T>>() {
+        s.reset();
+    }
+}
+
+/// Emits a prepared (simulated) event on `T`'s signal: chosen id,
+/// timestamp, source and metadata; the signal sets `name` and `seq`.
+///
+/// ```
+/// use mesh::{Event, Uuid, prelude::*, testing};
+/// #[signal]
+/// #[derive(Clone)]
+/// pub struct Tick;
+///
+/// let _mesh = testing::scope();
+/// let rec = testing::Recorder::<Tick>::new();
+/// let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1);
+/// testing::inject(Event::new(Tick).with_id(Uuid::nil()).with_timestamp(at).with_source("sim"));
+/// let ev = &rec.events()[0];
+/// assert_eq!((ev.id, ev.timestamp, ev.source.as_deref()), (Uuid::nil(), at, Some("sim")));
+/// ```
+pub fn inject<T: EventType>(event: Event<T>) -> Emitted {
+    T::signal().emit_event(event)
+}
+
+/// Captures the events of one signal for assertions.
+///
+/// It connects an envelope receiver that clones each event (so `T:
+/// Clone`), and disconnects when dropped.
+pub struct Recorder<T> {
+    events: Arc<Mutex<Vec<Event<T>>>>,
+    _connection: ScopedConnection,
+}
+
+impl<T: Clone + Send + Sync + 'static> Recorder<T> {
+    /// Records `T`'s signal (the scoped one inside a [`scope`]).
+    pub fn new() -> Self
+    where
+        T: EventType,
+    {
+        Self::on(T::signal())
+    }
+
+    /// Records any signal.
+    pub fn on(signal: &Signal<T>) -> Self {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let connection = signal.connect_scoped(move |ev: &Event<T>| {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(ev.clone());
+        });
+        Recorder { events, _connection: connection }
+    }
+
+    /// The recorded envelopes, in arrival order.
+    pub fn events(&self) -> Vec<Event<T>> {
+        self.lock().clone()
+    }
+
+    /// The recorded payloads, in arrival order.
+    pub fn payloads(&self) -> Vec<T> {
+        self.lock().iter().map(|e| e.data.clone()).collect()
+    }
+
+    /// Number of recorded events.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Forgets what was recorded.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Asserts that exactly these payloads were recorded, in this order.
+    ///
+    /// # Panics
+    ///
+    /// With both lists in the message, when they differ (this is an
+    /// assertion, for tests).
+    #[track_caller]
+    pub fn assert_payloads(&self, expected: &[T])
+    where
+        T: PartialEq + fmt::Debug,
+    {
+        let got = self.payloads();
+        assert!(
+            got == expected,
+            "recorded payloads differ\n  expected: {expected:?}\n  recorded: {got:?}"
+        );
+    }
+
+    /// Asserts that exactly `n` events were recorded.
+    ///
+    /// # Panics
+    ///
+    /// When the count differs.
+    #[track_caller]
+    pub fn assert_count(&self, n: usize) {
+        let got = self.len();
+        assert!(got == n, "expected {n} recorded events, got {got}");
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event<T>>> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Clone + Send + Sync + EventType> Default for Recorder<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Recorder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.events.lock().map(|v| v.len()).unwrap_or(0);
+        f.debug_struct("Recorder").field("events", &n).finish()
+    }
+}
+
+/// Live [`AllRecorder`]s. Relaxed: it only gates whether dispatch looks
+/// for them (an emit that starts after a recorder was created on this
+/// thread sees it by coherence).
+static ALL_RECORDERS: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+pub(crate) fn recording_all() -> bool {
+    ALL_RECORDERS.load(Ordering::Relaxed) != 0
+}
+
+/// Hands one dispatched envelope to the all-recorders of this thread's
+/// scope.
+pub(crate) fn record_all<T: Send + Sync + 'static>(event: &Event<T>, debug: Option<DebugFn<T>>) {
+    let Some(inner) = CURRENT.with(|c| c.borrow().clone()) else { return };
+    let sinks: Vec<_> = inner
+        .all
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    if sinks.is_empty() {
+        return;
+    }
+    let entry = view(event, debug);
+    for sink in sinks {
+        sink.lock().unwrap_or_else(|e| e.into_inner()).push(entry.clone());
+    }
+}
+
+/// Captures every event dispatched in a scope, of any signal, type-erased
+/// (name, id, seq, timestamp, payload `Debug`).
+///
+/// Made by [`ScopeGuard::record_all`]; it records the events emitted on
+/// threads that have that scope entered, and makes every signal build
+/// envelopes while it lives.
+pub struct AllRecorder {
+    events: Arc<Mutex<Vec<RecentEvent>>>,
+}
+
+impl AllRecorder {
+    fn start(inner: &Inner) -> Self {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        inner.all.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&events));
+        ALL_RECORDERS.fetch_add(1, Ordering::Relaxed);
+        crate::pipeline::global_work_add();
+        AllRecorder { events }
+    }
+
+    /// What was recorded, in dispatch order.
+    pub fn events(&self) -> Vec<RecentEvent> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for AllRecorder {
+    fn drop(&mut self) {
+        ALL_RECORDERS.fetch_sub(1, Ordering::Relaxed);
+        crate::pipeline::global_work_sub();
+    }
+}
+
+impl fmt::Debug for AllRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AllRecorder").finish_non_exhaustive()
+    }
+}
