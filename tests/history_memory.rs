@@ -49,14 +49,15 @@ fn a_million_emits_into_a_history_of_1024() {
         s.emit(Reading { _sensor: i, _value: f64::from(i) });
     }
     let after = LIVE.load(Ordering::Relaxed);
-    // Steady state: each new envelope replaces an evicted one.
-    assert!(after - before <= 0, "history grew by {} bytes", after - before);
+    // Steady state: each new envelope replaces an evicted one. (The counter
+    // is process-wide, so allow a page for the test harness's own threads.)
+    assert!(after - before <= 4096, "history grew by {} bytes", after - before);
     // And the ring itself: CAP envelopes (Arc header + Event) plus a slot each.
     let per_event = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Event<Reading>>();
     let bound = CAP * (per_event + std::mem::size_of::<usize>());
     s.clear_history();
     s.set_history_capacity(0);
-    let freed = before - LIVE.load(Ordering::Relaxed);
+    let freed = after - LIVE.load(Ordering::Relaxed);
     assert!(freed > 0 && freed as usize <= bound, "ring held {freed} bytes, bound {bound}");
     println!("history of {CAP}: {freed} bytes held ({per_event} bytes per envelope)");
 }

@@ -340,10 +340,11 @@ fn receivers_may_connect_disconnect_and_emit_during_dispatch() {
     });
     *slot.lock().unwrap() = Some(c);
     s.emit(0);
-    // Outer dispatch: 0 -> emits 1 (nested dispatch of the original
-    // receiver, which disconnects itself) ...
-    assert!(hits.load(Ordering::Relaxed) >= 2);
-    assert!(s.receiver_count() >= 1);
+    // Depth first: 0 emits 1 emits 2 emits 3 on `s`. The innermost call (3)
+    // emits on `other`, connects a receiver and disconnects itself; then
+    // the calls for 2, 1 and 0 each emit on `other` and connect one more.
+    assert_eq!(hits.load(Ordering::Relaxed), 4);
+    assert_eq!(s.receiver_count(), 4, "the four receivers connected from inside");
 }
 
 #[test]
@@ -492,4 +493,114 @@ fn signal_is_send_sync_and_clone_shares() {
     let t = s.clone();
     t.connect(|_: &u8| {});
     assert_eq!(s.receiver_count(), 1);
+}
+
+#[test]
+fn ordered_receiver_that_joins_an_emitting_thread_does_not_deadlock() {
+    let s = Signal::<u32>::with_config(SignalConfig::new().ordered());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s2, log) = (s.clone(), seen.clone());
+    s.connect(move |ev: &Event<u32>| {
+        log.lock().unwrap().push(ev.data);
+        if ev.data == 0 {
+            let s3 = s2.clone();
+            let status = std::thread::spawn(move || s3.emit(1).status).join().unwrap();
+            assert_eq!(status, EmitStatus::Deferred);
+        }
+    });
+    assert_eq!(s.emit(0).delivered, 1);
+    assert_eq!(*seen.lock().unwrap(), [0, 1]);
+}
+
+#[test]
+fn two_ordered_signals_emitting_into_each_other_do_not_deadlock() {
+    let a = Signal::<u32>::with_config(SignalConfig::new().ordered());
+    let b = Signal::<u32>::with_config(SignalConfig::new().ordered());
+    let count = Arc::new(AtomicUsize::new(0));
+    let (b2, c) = (b.clone(), count.clone());
+    a.connect(move |x: &u32| {
+        c.fetch_add(1, Ordering::Relaxed);
+        if *x > 0 {
+            b2.emit(x - 1);
+        }
+    });
+    let (a2, c) = (a.clone(), count.clone());
+    b.connect(move |x: &u32| {
+        c.fetch_add(1, Ordering::Relaxed);
+        if *x > 0 {
+            a2.emit(x - 1);
+        }
+    });
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            for _ in 0..200 {
+                a.emit(3);
+            }
+        });
+        sc.spawn(|| {
+            for _ in 0..200 {
+                b.emit(3);
+            }
+        });
+    });
+    // Each emit of 3 causes 4 deliveries in all (3, 2, 1, 0).
+    assert_eq!(count.load(Ordering::Relaxed), 2 * 200 * 4);
+}
+
+#[test]
+fn a_panicking_one_shot_is_removed() {
+    let s = Signal::<u32>::new();
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    let _w = meta::disconnected().connect_scoped(move |d: &ReceiverDisconnected| {
+        if d.receiver.name == "panicky-once" {
+            r.lock().unwrap().push(d.reason);
+        }
+    });
+    s.connect_with(ConnectOptions::new().once().name("panicky-once"), |x: &u32| {
+        assert!(*x > 100, "one-shot exploded");
+    });
+    assert_eq!(s.emit(1).failed, 1);
+    assert_eq!(s.receiver_count(), 0);
+    assert_eq!(*reasons.lock().unwrap(), [DisconnectReason::Once]);
+    assert_eq!(s.emit(2).status, EmitStatus::NoReceivers);
+}
+
+#[test]
+fn a_filtered_skip_is_counted() {
+    let s = Signal::<u32>::new();
+    s.connect_from("db", |_: &u32| {});
+    s.connect(|_: &u32| {});
+    let r = s.emit(1);
+    assert_eq!((r.delivered, r.skipped, r.failed), (1, 1, 0));
+}
+
+#[test]
+fn weak_receivers_are_cleared_by_connect_without_any_emit() {
+    let s = Signal::<u8>::new();
+    let mut last = None;
+    for _ in 0..100 {
+        let obj = Arc::new([0u8; 64]);
+        last = Some(s.connect_weak(&obj, |_: &[u8; 64], _: &u8| {}));
+        drop(obj);
+    }
+    let c = last.unwrap();
+    assert!(!c.is_connected(), "a dead weak receiver is not connected");
+    s.connect(|_: &u8| {});
+    assert_eq!(s.receivers().len(), 1, "connect swept the dead weak receivers");
+}
+
+#[test]
+fn dropping_a_signal_reports_its_receivers() {
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    let _w = meta::disconnected().connect_scoped(move |d: &ReceiverDisconnected| {
+        if d.receiver.name == "dies-with-signal" {
+            r.lock().unwrap().push(d.reason);
+        }
+    });
+    let s = Signal::<u8>::new();
+    s.connect_with(ConnectOptions::new().name("dies-with-signal"), |_: &u8| {});
+    drop(s);
+    assert_eq!(*reasons.lock().unwrap(), [DisconnectReason::SignalDropped]);
 }

@@ -28,6 +28,8 @@ pub enum DisconnectReason {
     Once,
     /// [`Signal::disconnect_all`](crate::Signal::disconnect_all).
     Cleared,
+    /// The last handle to the signal was dropped, taking its receivers.
+    SignalDropped,
 }
 
 /// What a connection handle needs from its signal, type-erased.

@@ -46,12 +46,15 @@
 //!
 //! **Ordering.** Receivers run by priority (higher first), then in
 //! connection order. The events one thread emits reach each receiver in
-//! the order they were emitted. Events emitted concurrently by different
-//! threads are dispatched concurrently, with no order between them. An
-//! *ordered* signal ([`SignalConfig::ordered`]) delivers one event at a
-//! time, so every receiver sees all events in one total order, the order
-//! of their `seq`; concurrent emitters wait their turn, and an emit from
-//! inside the signal's own dispatch is queued behind the current event.
+//! the order they were emitted — except that an event a receiver emits on
+//! its own signal during a dispatch is delivered at once, depth first.
+//! Events emitted concurrently by different threads are dispatched
+//! concurrently, with no order between them. An *ordered* signal
+//! ([`SignalConfig::ordered`]) delivers one event at a time, so every
+//! receiver sees all events in one total order, the order of their `seq`;
+//! an emit that finds a dispatch in progress queues its event for the
+//! dispatching thread and returns at once, so nothing waits and nothing
+//! deadlocks.
 //!
 //! **Sequence numbers.** `seq` numbers the envelopes a signal builds: 1, 2,
 //! 3… without gaps or repeats, even with concurrent emitters. A signal
@@ -105,7 +108,7 @@ pub use event_type::EventType;
 pub use namespace::Namespace;
 pub use receiver::{ConnectOptions, IntoReceiver, IntoWeakReceiver, ReceiverInfo, ReceiverResult};
 pub use registry::{NamedSignal, RegistryError, SignalRef};
-pub use signal::{EmitStatus, Emitted, MuteGuard, Publisher, Signal, SignalConfig};
+pub use signal::{EmitStatus, Emitted, MuteGuard, Publisher, Signal, SignalConfig, WeakSignal};
 
 /// Everything a typical user needs: `use mesh::prelude::*;`.
 pub mod prelude {

@@ -371,27 +371,42 @@ pub(crate) struct Note {
 /// and read back as one wide load, which the CPU cannot forward from the
 /// store buffer: measured, it cost several ns per emit).
 #[allow(clippy::box_collection)] // deliberate: one word, see above
-pub(crate) struct Notes(Cell<Option<Box<Vec<Note>>>>);
+pub(crate) struct Notes {
+    /// Receivers that only declined (source filter, spent one-shot): a
+    /// count, so a filtered delivery allocates nothing.
+    skipped: Cell<u32>,
+    list: Cell<Option<Box<Vec<Note>>>>,
+}
 
 impl Notes {
     pub(crate) const fn new() -> Self {
-        Notes(Cell::new(None))
+        Notes { skipped: Cell::new(0), list: Cell::new(None) }
     }
 
     /// Adds a note (the cold path of a dispatch).
     #[cold]
     #[inline(never)]
     pub(crate) fn record(&self, slot: usize, status: Status, message: Option<String>) {
-        let mut notes = self.0.take().unwrap_or_default();
+        if status == SKIPPED {
+            self.skipped.set(self.skipped.get() + 1);
+            return;
+        }
+        let mut notes = self.list.take().unwrap_or_default();
         notes.push(Note { slot, status, message });
-        self.0.set(Some(notes));
+        self.list.set(Some(notes));
+    }
+
+    /// Receivers that only declined.
+    #[inline]
+    pub(crate) fn skipped(&self) -> u32 {
+        self.skipped.get()
     }
 
     /// The notes so far, if any, leaving none.
     #[inline]
     #[allow(clippy::box_collection)] // as for the struct
     pub(crate) fn take(&self) -> Option<Box<Vec<Note>>> {
-        self.0.take()
+        self.list.take()
     }
 }
 
@@ -438,8 +453,10 @@ struct Plain<H> {
 struct Guarded<H> {
     name: Cow<'static, str>,
     source: Option<Cow<'static, str>>,
-    /// `Some` for one-shot receivers: set by the first delivery (`swap`
-    /// with AcqRel so exactly one concurrent emitter wins).
+    /// `Some` for one-shot receivers: set by the first delivery. The
+    /// `swap` is one atomic read-modify-write, so exactly one concurrent
+    /// emitter reads `false`; no other data is published through the flag,
+    /// so `Relaxed` suffices.
     once: Option<AtomicBool>,
     handler: H,
 }
@@ -492,7 +509,7 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
         match &self.once {
             None => self.handler.handle(d),
             Some(fired) => {
-                if fired.swap(true, Ordering::AcqRel) {
+                if fired.swap(true, Ordering::Relaxed) {
                     return SKIPPED;
                 }
                 self.handler.handle(d) | REMOVE
@@ -506,7 +523,7 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
         flags_of::<T, H>(self.once.is_some())
     }
     fn expired(&self) -> bool {
-        self.once.as_ref().is_some_and(|f| f.load(Ordering::Acquire)) || self.handler.expired()
+        self.once.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) || self.handler.expired()
     }
 }
 

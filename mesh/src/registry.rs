@@ -127,13 +127,27 @@ impl<T: Send + Sync + 'static> NamedSignal<T> {
 }
 
 /// The type-erased face of a signal.
+/// The type-erased face of a signal: everything a [`SignalRef`] asks of
+/// it, so the handle is one fat pointer plus name and configuration.
 trait Erased: Send + Sync {
     fn receiver_count(&self) -> usize;
+    fn payload_type_id(&self) -> TypeId;
+    fn type_name(&self) -> &'static str;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 impl<T: Send + Sync + 'static> Erased for Core<T> {
     fn receiver_count(&self) -> usize {
         Core::receiver_count(self)
+    }
+    fn payload_type_id(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+    fn type_name(&self) -> &'static str {
+        type_name::<T>()
+    }
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 
@@ -155,11 +169,8 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
 #[derive(Clone)]
 pub struct SignalRef {
     name: &'static str,
-    type_id: TypeId,
-    type_name: &'static str,
     config: SignalConfig,
     erased: Arc<dyn Erased>,
-    any: Arc<dyn Any + Send + Sync>,
 }
 
 impl SignalRef {
@@ -170,12 +181,12 @@ impl SignalRef {
 
     /// The payload's `TypeId`.
     pub fn type_id(&self) -> TypeId {
-        self.type_id
+        self.erased.payload_type_id()
     }
 
     /// The payload's type name.
     pub fn type_name(&self) -> &'static str {
-        self.type_name
+        self.erased.type_name()
     }
 
     /// The signal's configuration.
@@ -190,7 +201,7 @@ impl SignalRef {
 
     /// The typed signal, if its payload is `T`.
     pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<NamedSignal<T>> {
-        let core = self.any.clone().downcast::<Core<T>>().ok()?;
+        let core = self.erased.clone().into_any().downcast::<Core<T>>().ok()?;
         Some(NamedSignal { signal: Signal::from_core(core) })
     }
 }
@@ -199,7 +210,7 @@ impl fmt::Debug for SignalRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignalRef")
             .field("name", &self.name)
-            .field("type", &self.type_name)
+            .field("type", &self.type_name())
             .field("receivers", &self.receiver_count())
             .finish()
     }
@@ -244,14 +255,7 @@ pub(crate) fn registry() -> &'static Registry {
 
 fn entry<T: Send + Sync + 'static>(signal: &Signal<T>, config: SignalConfig) -> SignalRef {
     let core = signal.core().clone();
-    SignalRef {
-        name: core.name(),
-        type_id: TypeId::of::<T>(),
-        type_name: type_name::<T>(),
-        config,
-        erased: core.clone(),
-        any: core,
-    }
+    SignalRef { name: core.name(), config, erased: core }
 }
 
 /// Registers (or finds) the signal `full` with payload `T`.
@@ -293,7 +297,7 @@ fn check<T: Send + Sync + 'static>(
 ) -> Result<NamedSignal<T>, RegistryError> {
     let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
         name: found.name,
-        registered: found.type_name,
+        registered: found.type_name(),
         requested: type_name::<T>(),
     })?;
     if found.config != config {

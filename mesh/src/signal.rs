@@ -22,13 +22,20 @@
 //! threads run concurrently: one receiver may be running for two events at
 //! once, and two receivers may see them in different orders.
 //!
+//! A receiver that emits on its own signal from inside a dispatch starts a
+//! nested dispatch at once (depth first): receivers after it see the
+//! nested event before the outer one. Use an ordered signal where that
+//! matters.
+//!
 //! An *ordered* signal ([`SignalConfig::ordered`]) serialises dispatch: at
 //! most one event is being delivered at a time, events are numbered (`seq`)
 //! in delivery order, and every receiver sees every event in that one total
-//! order. Concurrent emitters wait their turn (this mode takes a lock). An
-//! event emitted from *inside* a receiver of the same ordered signal is
-//! queued and delivered right after the current one, by the same thread,
-//! instead of deadlocking; its emit returns [`EmitStatus::Deferred`].
+//! order. The emit that finds the signal idle delivers its event and then
+//! the events other emits queued meanwhile; an emit that finds a dispatch in
+//! progress (on another thread, or from inside a receiver) queues its event
+//! and returns [`EmitStatus::Deferred`] without waiting, so ordered signals
+//! never deadlock. This mode takes a short lock per emit, and its queue is
+//! bounded only by how fast emitters outrun receivers.
 //!
 //! # Failure isolation
 //!
@@ -51,7 +58,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::connection::{Connection, Detach, DisconnectReason, ScopedConnection};
 use crate::event::{Event, Metadata, new_id};
@@ -110,8 +117,9 @@ pub enum EmitStatus {
     NoReceivers,
     /// The signal was muted; the event was dropped.
     Muted,
-    /// Ordered signal, emitted from inside its own dispatch: queued, and
-    /// delivered right after the current event.
+    /// Ordered signal, emitted while a dispatch was in progress (on any
+    /// thread): queued, and delivered after the events before it by the
+    /// dispatching thread.
     Deferred,
     /// A [middleware](crate::middleware) dropped the event.
     Filtered,
@@ -154,16 +162,16 @@ pub(crate) enum Input<T> {
     Event(Event<T>),
 }
 
-/// State of an ordered signal.
+/// State of an ordered signal: whether a thread is dispatching, and the
+/// events emitted meanwhile, which that thread delivers next.
 struct Ordered<T> {
     state: Mutex<OrderState<T>>,
-    turn: Condvar,
 }
 
 struct OrderState<T> {
-    /// The dispatching thread's marker, or 0 when nobody dispatches.
-    owner: usize,
-    /// Events emitted by the owner from inside its own dispatch.
+    /// Whether some thread is delivering events of this signal.
+    dispatching: bool,
+    /// Events emitted while `dispatching`, in emission order.
     queue: VecDeque<Input<T>>,
 }
 
@@ -258,8 +266,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 extras: OnceLock::new(),
                 ordered: config.ordered.then(|| {
                     Box::new(Ordered {
-                        state: Mutex::new(OrderState { owner: 0, queue: VecDeque::new() }),
-                        turn: Condvar::new(),
+                        state: Mutex::new(OrderState {
+                            dispatching: false,
+                            queue: VecDeque::new(),
+                        }),
                     })
                 }),
             }),
@@ -371,6 +381,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
         if let Some(name) = name {
             meta::connected_event(self.core.name, ReceiverInfo { id, name, priority });
         }
+        // Connecting also clears out weak receivers whose object is gone, so
+        // a signal that is connected to but never emitted does not
+        // accumulate them.
+        self.core.prune();
         let weak = Arc::downgrade(&self.core);
         Connection { signal: weak, id }
     }
@@ -446,8 +460,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
     }
 
     /// Mutes the signal until the guard drops: emits (from any thread)
-    /// return [`EmitStatus::Muted`] and reach nobody. Guards nest: the
-    /// signal stays muted while any guard lives.
+    /// that start while a guard lives return [`EmitStatus::Muted`] and reach
+    /// nobody. Guards nest: the signal stays muted while any guard lives.
+    /// Dispatches already in progress, and events an ordered signal had
+    /// already queued, are still delivered.
     ///
     /// ```
     /// use mesh::{EmitStatus, Signal};
@@ -463,6 +479,11 @@ impl<T: Send + Sync + 'static> Signal<T> {
     pub fn mute(&self) -> MuteGuard<T> {
         self.core.muted.fetch_add(1, Ordering::Relaxed);
         MuteGuard { core: self.core.clone() }
+    }
+
+    /// A handle that does not keep the signal alive; see [`WeakSignal`].
+    pub fn downgrade(&self) -> WeakSignal<T> {
+        WeakSignal { core: Arc::downgrade(&self.core) }
     }
 
     /// Whether a [`MuteGuard`] is alive.
@@ -488,6 +509,51 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     pub(crate) fn from_core(core: Arc<Core<T>>) -> Self {
         Signal { core }
+    }
+}
+
+/// A handle that does not keep its signal alive.
+///
+/// A receiver that captures its own signal (a `Signal` or a [`Publisher`])
+/// makes a reference cycle: the signal owns the receiver, which owns the
+/// signal, and neither is ever freed. Capture a `WeakSignal` instead.
+///
+/// ```
+/// use mesh::Signal;
+/// let s = Signal::<u32>::new();
+/// let weak = s.downgrade();
+/// s.connect(move |x: &u32| {
+///     if *x > 0 {
+///         if let Some(s) = weak.upgrade() {
+///             s.emit(x - 1);
+///         }
+///     }
+/// });
+/// s.emit(3);
+/// let weak = s.downgrade();
+/// drop(s);
+/// assert!(weak.upgrade().is_none(), "no cycle kept it alive");
+/// ```
+pub struct WeakSignal<T> {
+    core: std::sync::Weak<Core<T>>,
+}
+
+impl<T> Clone for WeakSignal<T> {
+    fn clone(&self) -> Self {
+        WeakSignal { core: self.core.clone() }
+    }
+}
+
+impl<T> WeakSignal<T> {
+    /// The signal, if any handle still keeps it alive.
+    pub fn upgrade(&self) -> Option<Signal<T>> {
+        self.core.upgrade().map(|core| Signal { core })
+    }
+}
+
+impl<T> fmt::Debug for WeakSignal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSignal").field("alive", &(self.core.strong_count() > 0)).finish()
     }
 }
 
@@ -611,13 +677,6 @@ impl<T> fmt::Debug for Publisher<T> {
     }
 }
 
-/// An address unique to the current thread while it lives, cheaper than
-/// `thread::current().id()` (no reference count).
-fn thread_marker() -> usize {
-    thread_local!(static MARK: u8 = const { 0 });
-    MARK.with(|m| m as *const u8 as usize)
-}
-
 /// Records a receiver that panicked (cold path of [`Core::walk`]).
 #[cold]
 #[inline(never)]
@@ -666,38 +725,49 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 
     /// Ordered mode: one dispatching thread at a time; see the module docs.
+    ///
+    /// An emit that finds the signal idle becomes the dispatcher: it
+    /// delivers its event, then every event queued meanwhile, until the
+    /// queue is empty. An emit that finds a dispatch in progress — on any
+    /// thread, its own included — queues its event and returns
+    /// [`EmitStatus::Deferred`] at once. Nobody ever waits for another
+    /// thread's dispatch, so receivers that emit (directly, or from threads
+    /// they join) cannot deadlock, and events are delivered in one total
+    /// order: `seq` is assigned by the single dispatcher.
     fn emit_ordered(&self, ordered: &Ordered<T>, input: Input<T>) -> Emitted {
-        let me = thread_marker();
         let mut state = ordered.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.owner == me {
+        if state.dispatching {
             state.queue.push_back(input);
             return Emitted::with(EmitStatus::Deferred);
         }
-        while state.owner != 0 {
-            state = ordered.turn.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state.owner = me;
+        state.dispatching = true;
         drop(state);
 
-        /// Gives the turn back even if dispatch unwinds.
-        struct Turn<'a, T>(&'a Ordered<T>);
+        /// Ends the dispatcher's turn if a dispatch unwinds (receivers'
+        /// panics are caught, so only a bug gets here); the queue is left
+        /// for the next dispatcher.
+        struct Turn<'a, T>(&'a Ordered<T>, bool);
         impl<T> Drop for Turn<'_, T> {
             fn drop(&mut self) {
-                let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-                state.owner = 0;
-                state.queue.clear();
-                self.0.turn.notify_one();
+                if self.1 {
+                    self.0.state.lock().unwrap_or_else(|e| e.into_inner()).dispatching = false;
+                }
             }
         }
-        let _turn = Turn(ordered);
+        let mut turn = Turn(ordered, true);
         let first = self.dispatch(&self.subs.load(), input);
         loop {
-            let next = ordered.state.lock().unwrap_or_else(|e| e.into_inner()).queue.pop_front();
-            match next {
+            let mut state = ordered.state.lock().unwrap_or_else(|e| e.into_inner());
+            match state.queue.pop_front() {
                 Some(input) => {
+                    drop(state);
                     self.dispatch(&self.subs.load(), input);
                 }
-                None => break first,
+                None => {
+                    state.dispatching = false;
+                    turn.1 = false;
+                    break first;
+                }
             }
         }
     }
@@ -808,23 +878,24 @@ impl<T: Send + Sync + 'static> Core<T> {
                 Err(panic) => caught(panic, &**items[next - 1].0, notes),
             }
         }
+        let skipped = notes.skipped();
         match notes.take() {
             None => Emitted {
-                delivered: items.len() as u32,
+                delivered: items.len() as u32 - skipped,
                 failed: 0,
-                skipped: 0,
+                skipped,
                 status: EmitStatus::Dispatched,
             },
-            Some(notes) => self.settle(snap, *notes),
+            Some(notes) => self.settle(snap, *notes, skipped),
         }
     }
 
     /// Counts, reports and applies the notes of one dispatch (cold path).
     #[cold]
     #[inline(never)]
-    fn settle(&self, snap: &Snapshot<SlotRef<T>>, notes: Vec<Note>) -> Emitted {
+    fn settle(&self, snap: &Snapshot<SlotRef<T>>, notes: Vec<Note>, skipped: u32) -> Emitted {
         let items = snap.items();
-        let (mut skipped, mut failed) = (0u32, 0u32);
+        let (mut skipped, mut failed) = (skipped, 0u32);
         let mut after = Aftermath::default();
         // Notes are in call order: look each receiver up from the last one.
         let mut at = 0;
@@ -848,6 +919,10 @@ impl<T: Send + Sync + 'static> Core<T> {
                     DisconnectReason::Once
                 };
                 after.removals.push((snap.keys()[i].0, reason));
+            } else if status & FAILED != 0 && items[i].0.expired() {
+                // A one-shot that panicked: it unwound before it could ask
+                // to be removed, but it is spent.
+                after.removals.push((snap.keys()[i].0, DisconnectReason::Once));
             }
         }
         self.aftermath(after);
@@ -907,8 +982,13 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 
     /// Removes weak receivers whose object is gone and spent one-shots.
-    fn prune(&self) {
-        if self.subs.load().flags() & MAY_EXPIRE != 0 {
+    ///
+    /// Lock-free unless something is to be removed: the snapshot is scanned
+    /// first, and the writer lock is taken only when an entry has expired.
+    pub(crate) fn prune(&self) {
+        let snap = self.subs.load();
+        if snap.flags() & MAY_EXPIRE != 0 && snap.items().iter().any(|s| s.0.expired()) {
+            drop(snap);
             self.remove(|_, s| s.0.expired(), |_| DisconnectReason::Expired);
         }
     }
@@ -931,6 +1011,7 @@ impl<T: Send + Sync + 'static> Detach for Core<T> {
     }
 
     fn is_attached(&self, id: u64) -> bool {
+        self.prune();
         self.subs.contains(id)
     }
 }
@@ -945,6 +1026,20 @@ impl<T: Send + Sync + 'static> Core<T> {
     pub(crate) fn receiver_count(&self) -> usize {
         self.prune();
         self.subs.len()
+    }
+}
+
+/// A signal dropped with receivers still connected reports each removal.
+impl<T> Drop for Core<T> {
+    fn drop(&mut self) {
+        if self.subs.len() == 0 || !meta::wants_disconnected() {
+            return;
+        }
+        let snap = self.subs.load();
+        for (slot, &(id, priority)) in snap.items().iter().zip(snap.keys()) {
+            let info = ReceiverInfo { id, name: slot.0.name().clone(), priority };
+            meta::disconnected_event(self.name, info, DisconnectReason::SignalDropped);
+        }
     }
 }
 

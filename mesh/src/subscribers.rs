@@ -41,9 +41,13 @@
 //!    disconnects from inside a dispatch therefore cannot deadlock, and a
 //!    panic in user code cannot poison the lock.
 //!
-//! Under `--cfg loom` the snapshot cell is a loom mutex around an `Arc`, so
-//! loom explores every interleaving of the protocol above (arc-swap itself
-//! is not instrumented for loom; its own guarantees are taken as given).
+//! Under `--cfg loom` the snapshot cell is a loom atomic index into the
+//! snapshots published so far (standing in for arc-swap's pointer, which is
+//! not instrumented for loom; its own guarantees are taken as given), and
+//! the writer lock and `len`/`version` are loom types, so loom explores
+//! every interleaving and every permitted reordering of the protocol above.
+//! Weakening the `version` orderings to `Relaxed` makes
+//! `loom_version_then_snapshot_is_never_stale` fail.
 
 use std::sync::Arc;
 
@@ -139,8 +143,17 @@ pub(crate) type Loaded<E> = Arc<Snapshot<E>>;
 /// The cell holding the current snapshot.
 #[cfg(not(loom))]
 struct Cell<E>(arc_swap::ArcSwap<Snapshot<E>>);
+/// Under loom: an atomic index into an append-only store of every
+/// snapshot ever published. Loom sees the index as a real atomic, so it
+/// explores which snapshot a reader may observe under each memory
+/// ordering, as it would for arc-swap's pointer (whose `load` and `swap`
+/// are at least Acquire and AcqRel). The store is plain storage behind a
+/// std mutex, never held across a loom operation.
 #[cfg(loom)]
-struct Cell<E>(Mutex<Arc<Snapshot<E>>>);
+struct Cell<E> {
+    index: AtomicUsize,
+    store: std::sync::Mutex<Vec<Arc<Snapshot<E>>>>,
+}
 
 #[cfg(not(loom))]
 impl<E> Cell<E> {
@@ -162,16 +175,25 @@ impl<E> Cell<E> {
 #[cfg(loom)]
 impl<E> Cell<E> {
     fn new(s: Arc<Snapshot<E>>) -> Self {
-        Cell(Mutex::new(s))
+        Cell { index: AtomicUsize::new(0), store: std::sync::Mutex::new(vec![s]) }
+    }
+    fn get(&self, i: usize) -> Arc<Snapshot<E>> {
+        self.store.lock().unwrap()[i].clone()
     }
     fn load(&self) -> Loaded<E> {
-        self.0.lock().unwrap().clone()
+        self.get(self.index.load(Ordering::Acquire))
     }
     fn load_full(&self) -> Arc<Snapshot<E>> {
-        self.0.lock().unwrap().clone()
+        self.load()
     }
     fn store(&self, s: Arc<Snapshot<E>>) -> Arc<Snapshot<E>> {
-        std::mem::replace(&mut *self.0.lock().unwrap(), s)
+        let i = {
+            let mut store = self.store.lock().unwrap();
+            store.push(s);
+            store.len() - 1
+        };
+        let old = self.index.swap(i, Ordering::AcqRel);
+        self.get(old)
     }
 }
 
