@@ -156,7 +156,7 @@ pub use mesh_macros::signal;
 /// Registers a free function as a global receiver: no init call needed.
 ///
 /// The argument's type decides the signal: `&T` (payload only, the fast
-/// path) or `&Event<T>` (the envelope), where `T` has [`#[signal]`](signal).
+/// path) or `&Event<T>` (the envelope), where `T` has [`#[signal]`](macro@signal).
 /// The function returns `()` or `Result<(), E>` with `E: Display`.
 ///
 /// ```

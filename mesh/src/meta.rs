@@ -14,6 +14,11 @@
 //! A receiver of `mesh.receiver.failed` that itself fails is counted but
 //! not reported again, so a failing failure handler cannot loop.
 //!
+//! Meta events are emitted after the change they report, by the thread
+//! that made it. A receiver is live as soon as it is inserted, so when
+//! another thread emits at that moment (and, say, removes a one-shot) its
+//! `disconnected` event can be observed before the `connected` one.
+//!
 //! ```
 //! use mesh::{Signal, meta};
 //! use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! dotted name is stored inline, so a nested namespace knows
 //! `system.provider` without any run-time work, and an invalid name fails
 //! the build. Declare one with the [`namespace!`](crate::namespace!) macro
-//! (which also lists it in [`registry::namespaces`](crate::registry::namespaces))
+//! (which also lists it in [`registry::namespaces`])
 //! or with the `const fn`s below.
 //!
 //! Namespaces nest by dotted prefix: `PROVIDER` declared under `SYSTEM` is

@@ -271,7 +271,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     // ----- middleware -------------------------------------------------
 
     /// Adds a middleware after those already added; see
-    /// [`middleware`](crate::middleware).
+    /// [`middleware`](mod@crate::middleware).
     pub fn add_middleware(&self, m: impl Middleware<T>) -> MiddlewareHandle {
         let core = self.core();
         let chain = core.extras().middleware.clone();
@@ -356,7 +356,7 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
 
 impl<T: Send + Sync + 'static> Signal<T> {
     /// Connects a receiver that first gets the retained
-    /// [history](crate::history), oldest first, then every live event:
+    /// [history](mod@crate::history), oldest first, then every live event:
     /// no gap and no duplicate, even while other threads emit. The history
     /// is delivered on the calling thread before this returns. Without
     /// history, this is [`connect`](Self::connect).

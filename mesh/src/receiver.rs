@@ -103,6 +103,10 @@ pub struct EnvelopeArg<R>(PhantomData<fn() -> R>);
 /// Anything that can be connected to a `Signal<T>`: `Fn(&T) -> R` or
 /// `Fn(&Event<T>) -> R` with `R: ReceiverResult`, `Send + Sync + 'static`.
 ///
+/// A closure whose body only panics (`|_: &T| todo!()`) returns `!`, which
+/// is not a [`ReceiverResult`]: give it a block that can finish, or
+/// annotate `-> ()`.
+///
 /// ```
 /// use mesh::{Event, Signal};
 /// let s = Signal::<i32>::new();

@@ -1,6 +1,6 @@
 //! Layer 3: [`Signal<T>`], the typed dispatcher.
 //!
-//! A signal owns a [`Subscribers`] list and decides, per emit, how much work
+//! A signal owns a subscriber list (`subscribers.rs`) and decides, per emit, how much work
 //! is needed:
 //!
 //! 1. *Nobody listening*: one atomic load (`len`) and return.
