@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::connection::Connection;
-use crate::event::{Event, Metadata, new_id};
+use crate::event::Event;
 use crate::history::{self, DebugFn, Ring};
 use crate::meta;
 use crate::middleware::{self, Chain, Entry, Erased, Flow, Middleware, MiddlewareHandle};
@@ -114,18 +114,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         let extras = self.extras.get();
         let debug = extras.and_then(|x| x.debug.get().copied());
         let mut event = match input {
-            Input::Data(data, source) => {
-                let (id, timestamp) = new_id();
-                Event {
-                    id,
-                    name: self.name,
-                    data,
-                    timestamp,
-                    source,
-                    metadata: Metadata::new(),
-                    seq: 0,
-                }
-            }
+            Input::Data(data, source) => self.envelope(data, source, 0),
             Input::Event(mut event) => {
                 event.name = self.name;
                 event

@@ -414,6 +414,24 @@ impl Notes {
     }
 }
 
+/// Calls `call` with a [`Delivery`] of a bare payload and notes any outcome
+/// other than "delivered" under `addr`. Inlined: the `Delivery` is never
+/// built in memory when `call` is inlined too.
+#[inline(always)]
+fn deliver_payload<T>(
+    data: &T,
+    notes: &Notes,
+    addr: usize,
+    call: impl FnOnce(&Delivery<'_, T>) -> Status,
+) {
+    let failure = Cell::new(None);
+    let status =
+        call(&Delivery { data, event: None, source: None, shared: None, failure: &failure });
+    if status != DELIVERED {
+        notes.record(addr, status, failure.take());
+    }
+}
+
 /// A connected receiver as the dispatch loop sees it.
 pub(crate) trait Slot<T>: Send + Sync {
     /// Runs the receiver.
@@ -427,17 +445,7 @@ pub(crate) trait Slot<T>: Send + Sync {
     /// it directly through a `dyn Fn` costs.
     #[inline]
     fn call_payload(&self, data: &T, notes: &Notes) {
-        let failure = Cell::new(None);
-        let status = self.call(&Delivery {
-            data,
-            event: None,
-            source: None,
-            shared: None,
-            failure: &failure,
-        });
-        if status != DELIVERED {
-            notes.record(self as *const Self as *const () as usize, status, failure.take());
-        }
+        deliver_payload(data, notes, self as *const Self as *const () as usize, |d| self.call(d));
     }
     /// Its name.
     fn name(&self) -> &Cow<'static, str>;
@@ -480,17 +488,8 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
         // `handle` is `inline(always)`: this `Delivery` is never built in
         // memory, the closure gets `data` straight from the register, and
         // for a receiver returning `()` the status check folds away.
-        let failure = Cell::new(None);
-        let status = self.handler.handle(&Delivery {
-            data,
-            event: None,
-            source: None,
-            shared: None,
-            failure: &failure,
-        });
-        if status != DELIVERED {
-            notes.record(self as *const Self as *const () as usize, status, failure.take());
-        }
+        let addr = self as *const Self as *const () as usize;
+        deliver_payload(data, notes, addr, |d| self.handler.handle(d));
     }
     fn name(&self) -> &Cow<'static, str> {
         &self.name

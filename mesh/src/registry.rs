@@ -130,6 +130,7 @@ impl<T: Send + Sync + 'static> NamedSignal<T> {
 /// The type-erased face of a signal: everything a [`SignalRef`] asks of
 /// it, so the handle is one fat pointer plus name and configuration.
 trait Erased: Send + Sync {
+    fn name(&self) -> &'static str;
     fn receiver_count(&self) -> usize;
     fn payload_type_id(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
@@ -137,6 +138,9 @@ trait Erased: Send + Sync {
 }
 
 impl<T: Send + Sync + 'static> Erased for Core<T> {
+    fn name(&self) -> &'static str {
+        Core::name(self)
+    }
     fn receiver_count(&self) -> usize {
         Core::receiver_count(self)
     }
@@ -168,7 +172,6 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
 /// ```
 #[derive(Clone)]
 pub struct SignalRef {
-    name: &'static str,
     config: SignalConfig,
     erased: Arc<dyn Erased>,
 }
@@ -176,7 +179,7 @@ pub struct SignalRef {
 impl SignalRef {
     /// The full name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.erased.name()
     }
 
     /// The payload's `TypeId`.
@@ -209,7 +212,7 @@ impl SignalRef {
 impl fmt::Debug for SignalRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignalRef")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("type", &self.type_name())
             .field("receivers", &self.receiver_count())
             .finish()
@@ -240,7 +243,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         entry(&disconnected.signal, config),
         entry(&failed.signal, config),
     ] {
-        signals.insert(r.name, r);
+        signals.insert(r.name(), r);
     }
     Registry {
         signals: RwLock::new(signals),
@@ -255,7 +258,7 @@ pub(crate) fn registry() -> &'static Registry {
 
 fn entry<T: Send + Sync + 'static>(signal: &Signal<T>, config: SignalConfig) -> SignalRef {
     let core = signal.core().clone();
-    SignalRef { name: core.name(), config, erased: core }
+    SignalRef { config, erased: core }
 }
 
 /// Registers (or finds) the signal `full` with payload `T`.
@@ -296,13 +299,13 @@ fn check<T: Send + Sync + 'static>(
     config: SignalConfig,
 ) -> Result<NamedSignal<T>, RegistryError> {
     let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
-        name: found.name,
+        name: found.name(),
         registered: found.type_name(),
         requested: type_name::<T>(),
     })?;
     if found.config != config {
         return Err(RegistryError::ConfigMismatch {
-            name: found.name,
+            name: found.name(),
             registered: found.config,
             requested: config,
         });

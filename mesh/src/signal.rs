@@ -57,7 +57,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::connection::{Connection, Detach, DisconnectReason, ScopedConnection};
@@ -182,7 +182,7 @@ pub(crate) struct Core<T> {
     /// Number of live [`MuteGuard`]s. Relaxed: it only gates work, and a
     /// guard created before an emit starts (happens-before) is seen by
     /// read-write coherence.
-    muted: AtomicUsize,
+    muted: AtomicU32,
     /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
     /// gap-freedom come from the RMW itself; nothing else is published
     /// through it.
@@ -259,7 +259,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             core: Arc::new(Core {
                 name,
                 subs: Subscribers::new(),
-                muted: AtomicUsize::new(0),
+                muted: AtomicU32::new(0),
                 seq: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 flags: AtomicU8::new(0),
@@ -499,8 +499,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         // first emit.
         let version = self.core.subs.version();
         let snapshot = self.core.subs.load_full();
-        let fast = Publisher::is_fast(&self.core, &snapshot);
-        Publisher { core: self.core.clone(), version, snapshot, fast }
+        let (fast, idle) = Publisher::modes(&self.core, &snapshot);
+        Publisher { core: self.core.clone(), version, snapshot, fast, idle }
     }
 
     pub(crate) fn core(&self) -> &Arc<Core<T>> {
@@ -607,8 +607,12 @@ pub struct Publisher<T> {
     version: u64,
     snapshot: Arc<Snapshot<SlotRef<T>>>,
     /// `snapshot` has receivers, none needs the envelope, and the signal is
-    /// not ordered: emits take the inlined path unless muted.
+    /// not ordered and has no history or middleware: emits take the
+    /// inlined path unless muted or global work exists.
     fast: bool,
+    /// `snapshot` is empty and the signal has no history or middleware: an
+    /// emit does nothing unless global work exists.
+    idle: bool,
 }
 
 impl<T: Send + Sync + 'static> Publisher<T> {
@@ -627,22 +631,28 @@ impl<T: Send + Sync + 'static> Publisher<T> {
             self.reload(version);
         }
         // Relaxed: `muted` only gates work; see `Core::muted`.
-        if self.fast && self.core.muted.load(Ordering::Relaxed) == 0 && !global_work() {
-            return self.core.run_payload(&self.snapshot, &data);
-        }
-        if self.snapshot.len() == 0 && !self.core.has_work() {
+        if self.fast {
+            if self.core.muted.load(Ordering::Relaxed) == 0 && !global_work() {
+                return self.core.run_payload(&self.snapshot, &data);
+            }
+        } else if self.idle && !global_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         self.emit_slow(data)
     }
 
-    fn is_fast(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> bool {
-        // `flags` changes bump the snapshot version, so this is re-checked
-        // whenever history or middleware come or go.
-        snap.len() != 0
+    /// `(fast, idle)` for a snapshot: *fast* when every receiver takes the
+    /// payload and the signal is neither ordered nor has history or
+    /// middleware; *idle* when nobody listens and the signal has neither.
+    /// `flags` changes bump the snapshot version, so both are re-derived
+    /// whenever history or middleware come or go.
+    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> (bool, bool) {
+        let plain = core.flags.load(Ordering::Relaxed) == 0;
+        let fast = plain
+            && snap.len() != 0
             && snap.flags() & NEEDS_ENVELOPE == 0
-            && core.ordered.is_none()
-            && core.flags.load(Ordering::Relaxed) == 0
+            && core.ordered.is_none();
+        (fast, plain && snap.len() == 0)
     }
 
     /// Replaces the cached snapshot (the signal's receivers changed).
@@ -651,7 +661,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     fn reload(&mut self, version: u64) {
         self.snapshot = self.core.subs.load_full();
         self.version = version;
-        self.fast = Self::is_fast(&self.core, &self.snapshot);
+        (self.fast, self.idle) = Self::modes(&self.core, &self.snapshot);
     }
 
     /// Muted, ordered, or envelope receivers: the general path.
@@ -699,8 +709,13 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// no receiver needs the envelope.
     #[inline]
     fn emit_data(&self, data: T) -> Emitted {
-        // Relaxed: `muted` only gates work; see its field docs.
-        if self.muted.load(Ordering::Relaxed) != 0 || self.ordered.is_some() || self.has_work() {
+        // One branch for every reason to leave the fast path: muted, history
+        // or middleware, global work (all Relaxed gates; see the fields'
+        // docs), or ordered dispatch.
+        let gate = self.muted.load(Ordering::Relaxed)
+            | u32::from(self.flags.load(Ordering::Relaxed))
+            | u32::from(global_work());
+        if gate != 0 || self.ordered.is_some() {
             return self.emit_input(Input::Data(data, None));
         }
         let snap = self.subs.load();
@@ -791,16 +806,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 self.run(snap, &d)
             }
             Input::Data(data, source) => {
-                let (id, timestamp) = new_id();
-                let ev = Event {
-                    id,
-                    name: self.name,
-                    data,
-                    timestamp,
-                    source,
-                    metadata: Metadata::new(),
-                    seq: self.next_seq(),
-                };
+                let ev = self.envelope(data, source, self.next_seq());
                 self.run_event(snap, &ev, &failure)
             }
             Input::Event(mut ev) => {
@@ -825,6 +831,17 @@ impl<T: Send + Sync + 'static> Core<T> {
             failure,
         };
         self.run(snap, &d)
+    }
+
+    /// A fresh envelope (id and timestamp from one clock read) for `data`.
+    pub(crate) fn envelope(
+        &self,
+        data: T,
+        source: Option<Cow<'static, str>>,
+        seq: u64,
+    ) -> Event<T> {
+        let (id, timestamp) = new_id();
+        Event { id, name: self.name, data, timestamp, source, metadata: Metadata::new(), seq }
     }
 
     pub(crate) fn next_seq(&self) -> u64 {
