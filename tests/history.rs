@@ -124,3 +124,22 @@ fn recent_view_is_type_erased_and_bounded() {
     mesh::history::set_recent_capacity(0);
     assert!(mesh::history::recent().is_empty());
 }
+
+#[test]
+fn live_events_wait_for_the_replay_even_if_history_is_switched_off() {
+    let s = Signal::<u32>::with_config(SignalConfig::new().history(8));
+    for i in 1..=3 {
+        s.emit(i);
+    }
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (g, s2) = (got.clone(), s.clone());
+    s.connect_with_replay(move |ev: &Event<u32>| {
+        g.lock().unwrap().push(ev.data);
+        if ev.data == 1 {
+            s2.set_history_capacity(0);
+            let s3 = s2.clone();
+            std::thread::spawn(move || s3.emit(100)).join().unwrap();
+        }
+    });
+    assert_eq!(*got.lock().unwrap(), [1, 2, 3, 100]);
+}

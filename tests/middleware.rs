@@ -243,3 +243,12 @@ fn trace_middleware_logs_events() {
     assert!(lines[0].starts_with("mesh "), "{lines:?}");
     assert!(lines[0].contains("source=\"tracer\""), "{lines:?}");
 }
+
+#[test]
+fn removing_the_last_middleware_returns_the_signal_to_the_plain_path() {
+    let s = Signal::<u32>::new();
+    let h = s.add_middleware(|_: &mut Event<u32>| Flow::Continue);
+    assert_eq!(s.emit(1).status, EmitStatus::Dispatched, "middleware runs with no receiver");
+    assert!(h.remove());
+    assert_eq!(s.emit(1).status, EmitStatus::NoReceivers);
+}

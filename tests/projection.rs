@@ -108,3 +108,28 @@ fn dropping_a_projection_disconnects_it() {
     drop(p);
     assert_eq!(s.receiver_count(), 0);
 }
+
+#[test]
+fn rebuild_keeps_each_signal_in_seq_order_even_with_chosen_ids() {
+    let s = Signal::<u32>::with_config(SignalConfig::new().history(16));
+    let order = Projection::builder(Vec::new).on_signal(&s, |v, ev| v.push(ev.data)).build();
+    // Simulated events whose ids run backwards.
+    for (i, id) in [(1u32, 30u128), (2, 20), (3, 10)] {
+        s.emit_event(mesh::Event::new(i).with_id(mesh::Uuid::from_u128(id)));
+    }
+    let live = order.get();
+    assert_eq!(live, [1, 2, 3]);
+    order.rebuild().unwrap();
+    assert_eq!(order.get(), live, "replayed in seq order, not id order");
+}
+
+#[test]
+fn rebuild_refuses_a_cleared_history() {
+    let s = Signal::<u8>::with_config(SignalConfig::new().history(4));
+    let p = Projection::builder(|| 0u32).on_signal(&s, |n, _| *n += 1).build();
+    s.emit(1);
+    s.emit(2);
+    s.clear_history();
+    assert_eq!(p.rebuild(), Err(ProjectionError::Truncated { signal: "", oldest: 3 }));
+    assert_eq!(p.get(), 2, "state left alone");
+}

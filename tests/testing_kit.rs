@@ -158,3 +158,56 @@ fn all_recorder_captures_every_signal_in_the_scope() {
         [("job", "Job { test: 600, n: 0 }".to_string()), ("other", "Other(9)".to_string())]
     );
 }
+
+#[signal(history = 8)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged(pub u32);
+
+#[test]
+fn a_recycled_scoped_signal_keeps_its_history_capacity() {
+    for round in 0..3 {
+        let _mesh = testing::scope();
+        assert_eq!(Logged::signal().history_capacity(), 8, "round {round}");
+        Logged(round).emit();
+        assert_eq!(Logged::signal().history().len(), 1, "round {round}: fresh history");
+        Logged::signal().set_history_capacity(2); // a test's own change is undone
+    }
+}
+
+#[test]
+fn scope_guards_may_drop_in_any_order() {
+    let a = testing::scope();
+    let rec_a = Recorder::<Job>::new();
+    let b = testing::scope();
+    drop(a);
+    // Still in `b`: events go there, not to `a`.
+    let rec_b = Recorder::<Job>::new();
+    Job { test: 700, n: 1 }.emit();
+    assert_eq!((rec_a.len(), rec_b.len()), (0, 1));
+    drop(b);
+    // Left both: the global signal again.
+    let global = Recorder::<Job>::new();
+    Job { test: 700, n: 2 }.emit();
+    assert!(global.payloads().contains(&Job { test: 700, n: 2 }));
+}
+
+#[signal]
+#[derive(Debug, Clone)]
+pub struct Audit(pub u8);
+
+#[test]
+fn meta_receivers_may_resolve_scoped_signals_while_globals_connect() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    let _watch = mesh::meta::connected().connect_scoped(|c: &mesh::meta::ReceiverConnected| {
+        if c.receiver.name == "testing_kit::global_job_receiver" {
+            // Resolves (and emits on) another scoped signal from inside the
+            // connection of the global receivers.
+            let _ = Audit::signal().receiver_count();
+            SEEN.lock().unwrap().push(1);
+        }
+    });
+    let _mesh = Scope::new().with_global_receivers().enter();
+    assert_eq!(Job::signal().receiver_count(), 1);
+    assert!(!SEEN.lock().unwrap().is_empty());
+}

@@ -33,10 +33,10 @@ use crate::connection::Connection;
 use crate::event::Event;
 use crate::history::{self, DebugFn, Ring};
 use crate::meta;
-use crate::middleware::{self, Chain, Entry, Erased, Flow, Middleware, MiddlewareHandle};
+use crate::middleware::{self, Chain, Entry, Erased, Flow, Middleware, MiddlewareHandle, Remove};
 use crate::receiver::{
-    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, NEEDS_ENVELOPE, ReceiverInfo,
-    SKIPPED, Slot, SlotRef, Status, make_slot,
+    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, NEEDS_ENVELOPE, NEEDS_SHARED,
+    ReceiverInfo, SKIPPED, Slot, SlotRef, Status, make_slot,
 };
 use crate::signal::{Core, EmitStatus, Emitted, Input, Signal};
 use crate::subscribers::Subscribers;
@@ -46,6 +46,24 @@ use crate::testing;
 pub(crate) const HISTORY: u8 = 1;
 /// Flag: the signal has middleware.
 pub(crate) const MIDDLEWARE: u8 = 2;
+
+/// Removing a signal's middleware clears its `MIDDLEWARE` flag with the
+/// last one, so the signal returns to the plain emit path.
+impl<T: Send + Sync + 'static> Remove for Core<T> {
+    fn remove_middleware(&self, id: u64) -> bool {
+        let Some(extras) = self.extras.get() else { return false };
+        let edit = extras.middleware_edit.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = extras.middleware.remove_where(|i, _| i == id);
+        let found = !removed.is_empty();
+        if found && extras.middleware.len() == 0 {
+            self.set_flag(MIDDLEWARE, false);
+        }
+        drop(edit);
+        // The middleware (user code) drops here, unlocked.
+        drop(removed);
+        found
+    }
+}
 
 /// Things outside any one signal that need every emit to take the full
 /// path: global middleware, the recent view, all-recorders. Relaxed: it
@@ -69,6 +87,9 @@ pub(crate) fn global_work_sub() {
 pub(crate) struct Extras<T> {
     history: Mutex<Ring<Arc<Event<T>>>>,
     middleware: Arc<Chain<dyn Middleware<T>>>,
+    /// Serialises adding and removing middleware with the `MIDDLEWARE`
+    /// flag, so the flag is set exactly while the chain is non-empty.
+    middleware_edit: Mutex<()>,
     debug: OnceLock<DebugFn<T>>,
 }
 
@@ -77,6 +98,7 @@ impl<T: 'static> Extras<T> {
         Extras {
             history: Mutex::new(Ring::new(0)),
             middleware: Arc::new(Subscribers::new()),
+            middleware_edit: Mutex::new(()),
             debug: OnceLock::new(),
         }
     }
@@ -128,6 +150,10 @@ impl<T: Send + Sync + 'static> Core<T> {
         if keep.is_none() && !observe {
             event.seq = self.next_seq();
             let snap = self.subs.load();
+            if snap.flags() & NEEDS_SHARED != 0 {
+                let event = Arc::new(event);
+                return self.deliver(&snap, &event, Some(&event));
+            }
             return self.deliver(&snap, &event, None);
         }
         let event = match keep {
@@ -263,11 +289,19 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// [`middleware`](mod@crate::middleware).
     pub fn add_middleware(&self, m: impl Middleware<T>) -> MiddlewareHandle {
         let core = self.core();
-        let chain = core.extras().middleware.clone();
-        let id = chain.insert(0, Entry(Arc::new(m) as Arc<dyn Middleware<T>>));
+        let extras = core.extras();
+        let edit = extras.middleware_edit.lock().unwrap_or_else(|e| e.into_inner());
+        let id = extras.middleware.insert(0, Entry(Arc::new(m) as Arc<dyn Middleware<T>>));
         core.set_flag(MIDDLEWARE, true);
-        let weak: Weak<Chain<dyn Middleware<T>>> = Arc::downgrade(&chain);
+        drop(edit);
+        let weak: Weak<dyn Remove> = Arc::downgrade(core) as Weak<Core<T>>;
         MiddlewareHandle { chain: weak, id }
+    }
+
+    /// `seq` of the last envelope this signal numbered (0: none yet).
+    pub(crate) fn last_seq(&self) -> u64 {
+        // Relaxed: a snapshot of a counter; see `Core::seq`.
+        self.core().seq.load(Ordering::Relaxed)
     }
 
     // ----- type-erased views ------------------------------------------
@@ -335,7 +369,11 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
     }
 
     fn slot_flags(&self) -> u8 {
-        self.inner.0.slot_flags() | NEEDS_ENVELOPE
+        // While catching up it buffers live envelopes, so it needs them
+        // shared (read when a snapshot is built: once caught up, the next
+        // snapshot drops the requirement).
+        let shared = if self.caught_up.load(Ordering::Acquire) { 0 } else { NEEDS_SHARED };
+        self.inner.0.slot_flags() | NEEDS_ENVELOPE | shared
     }
 
     fn expired(&self) -> bool {

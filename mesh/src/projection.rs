@@ -9,10 +9,11 @@
 //! retained [history](crate::history) instead: the whole log, from each
 //! signal's first event. A projection built before the first event and
 //! rebuilt from complete histories ends in the same state as live folding;
-//! one built later catches up on what it missed. Events of several signals are replayed in id order (UUID v7:
-//! time, then per-thread emission order), which is the live order for
-//! events emitted by one thread; for an exact match across concurrent
-//! emitters, use `ordered` signals or one signal.
+//! one built later catches up on what it missed. Each signal's events are
+//! replayed in `seq` order; events of several signals are interleaved by
+//! timestamp (then id), which matches the live order for events emitted
+//! at different times; events of two signals emitted within one clock
+//! tick by different threads may interleave differently.
 //!
 //! ```
 //! use mesh::prelude::*;
@@ -44,6 +45,7 @@ use crate::connection::Connection;
 use crate::event::{Event, Uuid};
 use crate::event_type::EventType;
 use crate::signal::Signal;
+use std::time::SystemTime;
 
 /// Why a projection could not be rebuilt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +95,9 @@ impl<S> Shared<S> {
     }
 }
 
-/// One replayed event: its id (for merging signals) and how to fold it.
-type Replay<'a, S> = (Uuid, Box<dyn FnOnce(&mut S) + 'a>);
+/// One replayed event: its merge key across signals (timestamp, then id)
+/// and how to fold it.
+type Replay<'a, S> = ((SystemTime, Uuid), Box<dyn FnOnce(&mut S) + 'a>);
 
 /// A signal's replay: its events, and how to set its watermark afterwards.
 type ReplayBatch<'a, S> = (Vec<Replay<'a, S>>, Box<dyn FnOnce() + 'a>);
@@ -141,7 +144,8 @@ where
             return Err(ProjectionError::NoHistory { signal });
         }
         let events = self.signal.history();
-        let oldest = events.first().map_or(1, |e| e.seq);
+        // An empty history is complete only if nothing was ever recorded.
+        let oldest = events.first().map_or(self.signal.last_seq() + 1, |e| e.seq);
         if oldest > 1 {
             return Err(ProjectionError::Truncated { signal, oldest });
         }
@@ -152,9 +156,9 @@ where
         let replays = events
             .into_iter()
             .map(|e| {
-                let id = e.id;
+                let key = (e.timestamp, e.id);
                 let f: Box<dyn FnOnce(&mut S)> = Box::new(move |s: &mut S| fold(s, &e));
-                (id, f)
+                (key, f)
             })
             .collect();
         Ok((replays, set))
@@ -242,17 +246,26 @@ impl<S: Send + Sync + 'static> Projection<S> {
     /// starts at its first event; the state is then left unchanged.
     pub fn rebuild(&self) -> Result<(), ProjectionError> {
         let mut state = self.shared.write();
-        let mut replays = Vec::new();
+        let mut lists = Vec::new();
         let mut marks = Vec::new();
         for follow in &self.follows {
             let (events, mark) = follow.replay()?;
-            replays.extend(events);
+            lists.push(events.into_iter().peekable());
             marks.push(mark);
         }
-        replays.sort_by_key(|(id, _)| *id);
+        // Each list is in `seq` order and stays so; across signals, take
+        // the earliest head (timestamp, then id; ties to the signal
+        // followed first).
         let mut fresh = (self.shared.initial)();
-        for (_, fold) in replays {
-            fold(&mut fresh);
+        loop {
+            let next = (0..lists.len())
+                .filter_map(|i| lists[i].peek().map(|(key, _)| (*key, i)))
+                .min()
+                .map(|(_, i)| i);
+            let Some(i) = next else { break };
+            if let Some((_, fold)) = lists[i].next() {
+                fold(&mut fresh);
+            }
         }
         *state = fresh;
         marks.into_iter().for_each(|mark| mark());

@@ -77,6 +77,9 @@ pub(crate) const REMOVE: Status = 4;
 pub(crate) const NEEDS_ENVELOPE: u8 = 1;
 /// Slot flag: the receiver may ask to be removed during dispatch.
 pub(crate) const MAY_EXPIRE: u8 = 2;
+/// Slot flag: the receiver needs the envelope behind an `Arc` (a replaying
+/// receiver buffers live events while it catches up).
+pub(crate) const NEEDS_SHARED: u8 = 4;
 
 /// The calling convention every connected receiver is reduced to.
 #[doc(hidden)]

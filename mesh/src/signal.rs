@@ -66,7 +66,7 @@ use crate::meta;
 use crate::pipeline::{Extras, global_work};
 use crate::receiver::{
     ConnectOptions, DELIVERED, Delivery, Entry, FAILED, IntoReceiver, IntoWeakReceiver, MAY_EXPIRE,
-    NEEDS_ENVELOPE, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
+    NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 
@@ -807,13 +807,28 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
             Input::Data(data, source) => {
                 let ev = self.envelope(data, source, self.next_seq());
-                self.run_event(snap, &ev, &failure)
+                self.run_owned(snap, ev, &failure)
             }
             Input::Event(mut ev) => {
                 ev.name = self.name;
                 ev.seq = self.next_seq();
-                self.run_event(snap, &ev, &failure)
+                self.run_owned(snap, ev, &failure)
             }
+        }
+    }
+
+    /// Delivers an envelope, behind an `Arc` when a receiver needs that.
+    fn run_owned(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        ev: Event<T>,
+        failure: &Cell<Option<String>>,
+    ) -> Emitted {
+        if snap.flags() & NEEDS_SHARED != 0 {
+            let ev = Arc::new(ev);
+            self.run_event(snap, &ev, Some(&ev), failure)
+        } else {
+            self.run_event(snap, &ev, None, failure)
         }
     }
 
@@ -821,13 +836,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         &self,
         snap: &Snapshot<SlotRef<T>>,
         ev: &Event<T>,
+        shared: Option<&Arc<Event<T>>>,
         failure: &Cell<Option<String>>,
     ) -> Emitted {
         let d = Delivery {
             data: &ev.data,
             event: Some(ev),
             source: ev.source.as_deref(),
-            shared: None,
+            shared,
             failure,
         };
         self.run(snap, &d)

@@ -18,7 +18,10 @@
 //! Scoping covers event types (`#[signal]`); signals made by hand
 //! (`Signal::new()`, `Namespace::signal`) and lookups by name are not
 //! scoped. Do not keep a `&'static` signal obtained inside a scope beyond
-//! it: scoped signals are recycled for later scopes.
+//! it: scoped signals are recycled for later scopes (reset to no
+//! receivers, no middleware, their original history capacity, `seq` from
+//! 1). A receiver connected in a scope that owns a [`ScopeHandle`] of that
+//! scope keeps it alive (a reference cycle): it is then never recycled.
 //!
 //! Outside tests the cost is one atomic load per `signal()` call while no
 //! scope exists.
@@ -45,6 +48,7 @@
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -67,7 +71,9 @@ static LIVE_SCOPES: AtomicUsize = AtomicUsize::new(0);
 static POOL: Mutex<Vec<(TypeId, &'static (dyn Any + Send + Sync))>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static CURRENT: RefCell<Option<Arc<Inner>>> = const { RefCell::new(None) };
+    /// The scopes entered on this thread, innermost last. A stack (not a
+    /// single slot restored by each guard) so guards may drop in any order.
+    static ENTERED: RefCell<Vec<Arc<Inner>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A scope's state: its signals, by event type, and its all-recorders.
@@ -77,20 +83,30 @@ struct Inner {
     all: Mutex<Vec<Weak<Mutex<Vec<RecentEvent>>>>>,
 }
 
+/// The innermost scope entered on this thread.
+fn current() -> Option<Arc<Inner>> {
+    ENTERED.with(|e| e.borrow().last().cloned())
+}
+
 /// One scoped signal and how to reset it for the pool.
 struct Scoped {
     signal: &'static (dyn Any + Send + Sync),
-    reset: fn(&'static (dyn Any + Send + Sync)),
+    /// Resets the signal to how it was made (history capacity included).
+    reset: fn(&'static (dyn Any + Send + Sync), usize),
+    /// Its history capacity when it was made.
+    history: usize,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         let signals = std::mem::take(&mut *self.signals.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        for (type_id, scoped) in signals {
-            (scoped.reset)(scoped.signal);
-            pool.push((type_id, scoped.signal));
+        // Reset with no lock held: resetting drops receivers (user code)
+        // and emits meta events, which may end other scopes.
+        for scoped in signals.values() {
+            (scoped.reset)(scoped.signal, scoped.history);
         }
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        pool.extend(signals.into_iter().map(|(type_id, scoped)| (type_id, scoped.signal)));
         drop(pool);
         LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
     }
@@ -138,7 +154,6 @@ pub fn scope() -> ScopeGuard {
 #[must_use = "the scope is left as soon as the guard drops"]
 pub struct ScopeGuard {
     handle: ScopeHandle,
-    previous: Option<Arc<Inner>>,
     /// Guards are tied to their thread.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -170,8 +185,15 @@ impl ScopeGuard {
 
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        // Remove this guard's own entry, wherever it is in the stack.
+        let mine = Arc::as_ptr(&self.handle.inner);
+        let left = ENTERED.with(|e| {
+            let mut entered = e.borrow_mut();
+            let at = entered.iter().rposition(|i| Arc::as_ptr(i) == mine);
+            at.map(|at| entered.remove(at))
+        });
+        // Dropped after the borrow ends: it may be the scope's last handle.
+        drop(left);
     }
 }
 
@@ -190,8 +212,8 @@ pub struct ScopeHandle {
 impl ScopeHandle {
     /// Enters the scope on the current thread until the guard drops.
     pub fn enter(&self) -> ScopeGuard {
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(self.inner.clone()));
-        ScopeGuard { handle: self.clone(), previous, _not_send: std::marker::PhantomData }
+        ENTERED.with(|e| e.borrow_mut().push(self.inner.clone()));
+        ScopeGuard { handle: self.clone(), _not_send: std::marker::PhantomData }
     }
 }
 
@@ -218,31 +240,52 @@ fn scoped_slow<T: EventType>(
     make: fn() -> NamedSignal<T>,
     connect_globals: fn(&NamedSignal<T>),
 ) -> Option<&'static NamedSignal<T>> {
-    let inner = CURRENT.with(|c| c.borrow().clone())?;
+    let inner = current()?;
+    let lookup = |inner: &Inner| {
+        let signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+        signals.get(&TypeId::of::<T>()).map(|s| s.signal)
+    };
+    if let Some(signal) = lookup(&inner) {
+        return signal.downcast_ref::<NamedSignal<T>>();
+    }
+    // Made with no lock held: connecting the global receivers emits meta
+    // events, whose receivers may resolve other scoped signals.
+    let recycled = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let at = pool.iter().position(|(t, _)| *t == TypeId::of::<T>());
+        at.map(|i| pool.swap_remove(i).1)
+    };
+    let signal: &'static (dyn Any + Send + Sync) = match recycled {
+        Some(s) => s,
+        None => Box::leak(Box::new(make())),
+    };
+    let typed = signal.downcast_ref::<NamedSignal<T>>()?;
+    if inner.include_globals {
+        connect_globals(typed);
+    }
+    let history = typed.history_capacity();
     let mut signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
-    let scoped = signals.entry(TypeId::of::<T>()).or_insert_with(|| {
-        let recycled = {
-            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-            let at = pool.iter().position(|(t, _)| *t == TypeId::of::<T>());
-            at.map(|i| pool.swap_remove(i).1)
-        };
-        let signal: &'static (dyn Any + Send + Sync) = match recycled {
-            Some(s) => s,
-            None => Box::leak(Box::new(make())),
-        };
-        if inner.include_globals {
-            if let Some(s) = signal.downcast_ref::<NamedSignal<T>>() {
-                connect_globals(s);
-            }
+    match signals.entry(TypeId::of::<T>()) {
+        Entry::Occupied(winner) => {
+            // Another thread of this scope got there first: use its signal,
+            // return ours to the pool.
+            let winner = winner.get().signal;
+            drop(signals);
+            reset::<T>(signal, history);
+            POOL.lock().unwrap_or_else(|e| e.into_inner()).push((TypeId::of::<T>(), signal));
+            winner.downcast_ref::<NamedSignal<T>>()
         }
-        Scoped { signal, reset: reset::<T> }
-    });
-    scoped.signal.downcast_ref::<NamedSignal<T>>()
+        Entry::Vacant(slot) => {
+            slot.insert(Scoped { signal, reset: reset::<T>, history });
+            Some(typed)
+        }
+    }
 }
 
-fn reset<T: Send + Sync + 'static>(signal: &'static (dyn Any + Send + Sync)) {
+fn reset<T: Send + Sync + 'static>(signal: &'static (dyn Any + Send + Sync), history: usize) {
     if let Some(s) = signal.downcast_ref::<NamedSignal<T>>() {
         s.reset();
+        s.set_history_capacity(history);
     }
 }
 
@@ -379,7 +422,7 @@ pub(crate) fn recording_all() -> bool {
 /// Hands one dispatched envelope to the all-recorders of this thread's
 /// scope.
 pub(crate) fn record_all<T: Send + Sync + 'static>(event: &Event<T>, debug: Option<DebugFn<T>>) {
-    let Some(inner) = CURRENT.with(|c| c.borrow().clone()) else { return };
+    let Some(inner) = current() else { return };
     let sinks: Vec<_> = inner
         .all
         .lock()
@@ -409,7 +452,10 @@ pub struct AllRecorder {
 impl AllRecorder {
     fn start(inner: &Inner) -> Self {
         let events = Arc::new(Mutex::new(Vec::new()));
-        inner.all.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&events));
+        let mut all = inner.all.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&events));
+        drop(all);
         ALL_RECORDERS.fetch_add(1, Ordering::Relaxed);
         crate::pipeline::global_work_add();
         AllRecorder { events }
