@@ -252,3 +252,21 @@ fn removing_the_last_middleware_returns_the_signal_to_the_plain_path() {
     assert!(h.remove());
     assert_eq!(s.emit(1).status, EmitStatus::NoReceivers);
 }
+
+#[test]
+fn ordered_signals_run_middleware_on_the_emitting_thread() {
+    let s = Signal::<u32>::with_config(mesh::SignalConfig::new().ordered());
+    s.add_middleware(CorrelationId);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (g, s2) = (got.clone(), s.clone());
+    s.connect(move |ev: &Event<u32>| {
+        g.lock().unwrap().push((ev.data, ev.metadata.get(CORRELATION_ID).unwrap().to_string()));
+        if ev.data == 1 {
+            // Deferred (a dispatch is in progress), delivered by this
+            // thread later, but stamped with the emitter's context.
+            middleware::with_correlation_id("inner", || s2.emit(2));
+        }
+    });
+    middleware::with_correlation_id("outer", || s.emit(1));
+    assert_eq!(*got.lock().unwrap(), [(1, "outer".to_string()), (2, "inner".to_string())]);
+}

@@ -136,15 +136,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         let extras = self.extras.get();
         let debug = extras.and_then(|x| x.debug.get().copied());
         let mut event = match input {
-            Input::Data(data, source) => self.envelope(data, source, 0),
-            Input::Event(mut event) => {
-                event.name = self.name;
-                event
-            }
+            Input::Prepared(event) => event,
+            input => match self.prepare(input) {
+                Some(event) => event,
+                None => return Emitted::with(EmitStatus::Filtered),
+            },
         };
-        if self.run_middleware(&mut event, debug) == Flow::Drop {
-            return Emitted::with(EmitStatus::Filtered);
-        }
         let keep = extras.filter(|_| self.flags.load(Ordering::Relaxed) & HISTORY != 0);
         let observe = history::recent_on() || testing::recording_all();
         if keep.is_none() && !observe {
@@ -180,6 +177,22 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
         let snap = self.subs.load();
         self.deliver(&snap, &event, Some(&event))
+    }
+
+    /// Steps 1 and 2 of the full path: the envelope, then middleware;
+    /// `None` if a middleware dropped it. Ordered signals run this on the
+    /// emitting thread before queueing, so middleware sees the emitter's
+    /// context (its correlation id, its tracing span).
+    pub(crate) fn prepare(&self, input: Input<T>) -> Option<Event<T>> {
+        let debug = self.extras.get().and_then(|x| x.debug.get().copied());
+        let mut event = match input {
+            Input::Data(data, source) => self.envelope(data, source, 0),
+            Input::Event(mut event) | Input::Prepared(mut event) => {
+                event.name = self.name;
+                event
+            }
+        };
+        (self.run_middleware(&mut event, debug) == Flow::Continue).then_some(event)
     }
 
     /// Runs the global chain, then the signal's own. A panicking

@@ -160,6 +160,9 @@ pub(crate) enum Input<T> {
     Data(T, Option<Cow<'static, str>>),
     /// A prepared envelope.
     Event(Event<T>),
+    /// An envelope that already passed middleware (ordered signals run it
+    /// on the emitting thread before queueing).
+    Prepared(Event<T>),
 }
 
 /// State of an ordered signal: whether a thread is dispatching, and the
@@ -750,6 +753,16 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// they join) cannot deadlock, and events are delivered in one total
     /// order: `seq` is assigned by the single dispatcher.
     fn emit_ordered(&self, ordered: &Ordered<T>, input: Input<T>) -> Emitted {
+        // Middleware runs here, on the emitting thread, whichever thread
+        // ends up delivering the event.
+        let input = if self.has_work() {
+            match self.prepare(input) {
+                Some(event) => Input::Prepared(event),
+                None => return Emitted::with(EmitStatus::Filtered),
+            }
+        } else {
+            input
+        };
         let mut state = ordered.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.dispatching {
             state.queue.push_back(input);
@@ -809,7 +822,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 let ev = self.envelope(data, source, self.next_seq());
                 self.run_owned(snap, ev, &failure)
             }
-            Input::Event(mut ev) => {
+            Input::Event(mut ev) | Input::Prepared(mut ev) => {
                 ev.name = self.name;
                 ev.seq = self.next_seq();
                 self.run_owned(snap, ev, &failure)
