@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::event::{Event, Uuid};
+use crate::sync::LockExt;
 
 /// How a signal formats its payload for type-erased views, when known.
 pub(crate) type DebugFn<T> = fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result;
@@ -173,7 +174,7 @@ pub(crate) fn record_recent<T: Send + Sync + 'static>(
     debug: Option<DebugFn<T>>,
 ) {
     let entry: Arc<dyn Erased> = Arc::new(Entry { event: event.clone(), debug });
-    let evicted = RECENT.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    let evicted = RECENT.locked().push(entry);
     // Dropped outside the lock: it may hold the last reference to a payload.
     drop(evicted);
 }
@@ -181,7 +182,7 @@ pub(crate) fn record_recent<T: Send + Sync + 'static>(
 /// Sets the bound of the recent-events view (0 turns it off and frees it).
 pub fn set_recent_capacity(capacity: usize) {
     let dropped = {
-        let mut ring = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ring = RECENT.locked();
         let was_on = RECENT_ON.swap(capacity > 0, Ordering::Relaxed);
         match (was_on, capacity > 0) {
             (false, true) => crate::pipeline::global_work_add(),
@@ -195,12 +196,12 @@ pub fn set_recent_capacity(capacity: usize) {
 
 /// The bound of the recent-events view (0: off).
 pub fn recent_capacity() -> usize {
-    RECENT.lock().unwrap_or_else(|e| e.into_inner()).capacity()
+    RECENT.locked().capacity()
 }
 
 /// The most recent events of every signal, oldest first.
 pub fn recent() -> Vec<RecentEvent> {
-    let entries = RECENT.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
+    let entries = RECENT.locked().snapshot();
     entries.iter().map(|e| e.view()).collect()
 }
 

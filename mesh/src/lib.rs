@@ -91,6 +91,7 @@ pub mod receiver;
 pub mod registry;
 pub mod signal;
 mod subscribers;
+mod sync;
 pub mod testing;
 
 #[doc(hidden)]

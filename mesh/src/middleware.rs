@@ -57,6 +57,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::event::{Event, Metadata, Uuid};
 use crate::history::DebugFn;
 use crate::subscribers::{Flags, Subscribers};
+use crate::sync::LockExt;
 
 /// What a middleware decides for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -329,7 +330,7 @@ impl RateLimit {
     }
 
     fn admit(&self) -> Flow {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.locked();
         let now = Instant::now();
         let (tokens, last) = *state;
         let tokens =

@@ -40,6 +40,7 @@ use crate::receiver::{
 };
 use crate::signal::{Core, EmitStatus, Emitted, Input, Signal};
 use crate::subscribers::Subscribers;
+use crate::sync::LockExt;
 use crate::testing;
 
 /// Flag: the signal keeps history.
@@ -52,7 +53,7 @@ pub(crate) const MIDDLEWARE: u8 = 2;
 impl<T: Send + Sync + 'static> Remove for Core<T> {
     fn remove_middleware(&self, id: u64) -> bool {
         let Some(extras) = self.extras.get() else { return false };
-        let edit = extras.middleware_edit.lock().unwrap_or_else(|e| e.into_inner());
+        let edit = extras.middleware_edit.locked();
         let removed = extras.middleware.remove_where(|i, _| i == id);
         let found = !removed.is_empty();
         if found && extras.middleware.len() == 0 {
@@ -104,7 +105,7 @@ impl<T: 'static> Extras<T> {
     }
 
     fn history(&self) -> MutexGuard<'_, Ring<Arc<Event<T>>>> {
-        self.history.lock().unwrap_or_else(|e| e.into_inner())
+        self.history.locked()
     }
 }
 
@@ -303,7 +304,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     pub fn add_middleware(&self, m: impl Middleware<T>) -> MiddlewareHandle {
         let core = self.core();
         let extras = core.extras();
-        let edit = extras.middleware_edit.lock().unwrap_or_else(|e| e.into_inner());
+        let edit = extras.middleware_edit.locked();
         let id = extras.middleware.insert(0, Entry(Arc::new(m) as Arc<dyn Middleware<T>>));
         core.set_flag(MIDDLEWARE, true);
         drop(edit);
@@ -358,7 +359,7 @@ struct Replaying<T> {
 
 impl<T: Send + Sync + 'static> Replaying<T> {
     fn pending(&self) -> MutexGuard<'_, Option<Vec<Arc<Event<T>>>>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        self.pending.locked()
     }
 }
 

@@ -45,6 +45,7 @@ use crate::connection::Connection;
 use crate::event::{Event, Uuid};
 use crate::event_type::EventType;
 use crate::signal::Signal;
+use crate::sync::RwLockExt;
 use std::time::SystemTime;
 
 /// Why a projection could not be rebuilt.
@@ -90,8 +91,13 @@ struct Shared<S> {
 }
 
 impl<S> Shared<S> {
+    /// The state, for folding. This lock is held around user code (the
+    /// fold); poison is ignored all the same, so a fold that panics (the
+    /// dispatch catches it) leaves the state as far as it got, and the
+    /// projection keeps working. Folds that must be all-or-nothing should
+    /// not panic midway.
     fn write(&self) -> RwLockWriteGuard<'_, S> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.write_locked()
     }
 }
 
@@ -225,7 +231,7 @@ impl<S: Send + Sync + 'static> Projection<S> {
 
     /// A read guard on the state; folds wait while it lives.
     pub fn guard(&self) -> RwLockReadGuard<'_, S> {
-        self.shared.state.read().unwrap_or_else(|e| e.into_inner())
+        self.shared.state.read_locked()
     }
 
     /// A copy of the state.

@@ -25,6 +25,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use crate::meta::{self, ReceiverConnected, ReceiverDisconnected, ReceiverFailed};
 use crate::name::NameError;
 use crate::signal::{Core, Signal, SignalConfig};
+use crate::sync::RwLockExt;
 
 /// Why a named signal could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,10 +271,10 @@ pub(crate) fn register<T: Send + Sync + 'static>(
         return Err(RegistryError::Reserved { name: full.to_owned() });
     }
     let reg = registry();
-    if let Some(found) = reg.signals.read().unwrap_or_else(|e| e.into_inner()).get(full) {
+    if let Some(found) = reg.signals.read_locked().get(full) {
         return check::<T>(found, config);
     }
-    let mut signals = reg.signals.write().unwrap_or_else(|e| e.into_inner());
+    let mut signals = reg.signals.write_locked();
     if let Some(found) = signals.get(full) {
         return check::<T>(found, config);
     }
@@ -281,7 +282,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     let signal = Signal::<T>::build(name, config);
     signals.insert(name, entry(&signal, config));
     drop(signals);
-    let mut namespaces = reg.namespaces.write().unwrap_or_else(|e| e.into_inner());
+    let mut namespaces = reg.namespaces.write_locked();
     let mut end = 0;
     while let Some(dot) = name[end..].find('.') {
         end += dot;
@@ -315,19 +316,19 @@ fn check<T: Send + Sync + 'static>(
 
 /// The registered signal with this full name.
 pub fn lookup(name: &str) -> Option<SignalRef> {
-    registry().signals.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    registry().signals.read_locked().get(name).cloned()
 }
 
 /// Every registered signal (built-ins included), sorted by name.
 pub fn signals() -> Vec<SignalRef> {
-    registry().signals.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    registry().signals.read_locked().values().cloned().collect()
 }
 
 /// Every namespace declared with [`namespace!`](crate::namespace!) in a
 /// linked crate, and every namespace that holds a registered signal
 /// (directly or nested), sorted by name.
 pub fn namespaces() -> Vec<&'static str> {
-    let mut all = registry().namespaces.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut all = registry().namespaces.read_locked().clone();
     for decl in crate::__private::inventory::iter::<crate::__private::NamespaceDecl>() {
         let mut ns = Some(decl.0);
         while let Some(n) = ns {
@@ -339,7 +340,7 @@ pub fn namespaces() -> Vec<&'static str> {
 }
 
 pub(crate) fn signals_under(prefix: &str) -> Vec<SignalRef> {
-    let signals = registry().signals.read().unwrap_or_else(|e| e.into_inner());
+    let signals = registry().signals.read_locked();
     signals
         .range::<str, _>((std::ops::Bound::Excluded(prefix), std::ops::Bound::Unbounded))
         .take_while(|(k, _)| k.starts_with(prefix))

@@ -69,6 +69,7 @@ use crate::receiver::{
     NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
+use crate::sync::LockExt;
 
 /// How a signal dispatches; see the [module docs](self).
 ///
@@ -763,7 +764,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         } else {
             input
         };
-        let mut state = ordered.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = ordered.state.locked();
         if state.dispatching {
             state.queue.push_back(input);
             return Emitted::with(EmitStatus::Deferred);
@@ -778,14 +779,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         impl<T> Drop for Turn<'_, T> {
             fn drop(&mut self) {
                 if self.1 {
-                    self.0.state.lock().unwrap_or_else(|e| e.into_inner()).dispatching = false;
+                    self.0.state.locked().dispatching = false;
                 }
             }
         }
         let mut turn = Turn(ordered, true);
         let first = self.dispatch(&self.subs.load(), input);
         loop {
-            let mut state = ordered.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = ordered.state.locked();
             match state.queue.pop_front() {
                 Some(input) => {
                     drop(state);

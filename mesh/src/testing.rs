@@ -59,6 +59,7 @@ use crate::event_type::EventType;
 use crate::history::{DebugFn, RecentEvent, view};
 use crate::registry::NamedSignal;
 use crate::signal::{Emitted, Signal};
+use crate::sync::LockExt;
 
 /// Live scopes in the process. Relaxed: it only tells `signal()` whether
 /// to look at the thread-local scope at all; a scope entered on this thread
@@ -99,13 +100,13 @@ struct Scoped {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let signals = std::mem::take(&mut *self.signals.lock().unwrap_or_else(|e| e.into_inner()));
+        let signals = std::mem::take(&mut *self.signals.locked());
         // Reset with no lock held: resetting drops receivers (user code)
         // and emits meta events, which may end other scopes.
         for scoped in signals.values() {
             (scoped.reset)(scoped.signal, scoped.history);
         }
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = POOL.locked();
         pool.extend(signals.into_iter().map(|(type_id, scoped)| (type_id, scoped.signal)));
         drop(pool);
         LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
@@ -242,7 +243,7 @@ fn scoped_slow<T: EventType>(
 ) -> Option<&'static NamedSignal<T>> {
     let inner = current()?;
     let lookup = |inner: &Inner| {
-        let signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+        let signals = inner.signals.locked();
         signals.get(&TypeId::of::<T>()).map(|s| s.signal)
     };
     if let Some(signal) = lookup(&inner) {
@@ -251,7 +252,7 @@ fn scoped_slow<T: EventType>(
     // Made with no lock held: connecting the global receivers emits meta
     // events, whose receivers may resolve other scoped signals.
     let recycled = {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = POOL.locked();
         let at = pool.iter().position(|(t, _)| *t == TypeId::of::<T>());
         at.map(|i| pool.swap_remove(i).1)
     };
@@ -264,7 +265,7 @@ fn scoped_slow<T: EventType>(
         connect_globals(typed);
     }
     let history = typed.history_capacity();
-    let mut signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+    let mut signals = inner.signals.locked();
     match signals.entry(TypeId::of::<T>()) {
         Entry::Occupied(winner) => {
             // Another thread of this scope got there first: use its signal,
@@ -272,7 +273,7 @@ fn scoped_slow<T: EventType>(
             let winner = winner.get().signal;
             drop(signals);
             reset::<T>(signal, history);
-            POOL.lock().unwrap_or_else(|e| e.into_inner()).push((TypeId::of::<T>(), signal));
+            POOL.locked().push((TypeId::of::<T>(), signal));
             winner.downcast_ref::<NamedSignal<T>>()
         }
         Entry::Vacant(slot) => {
@@ -332,7 +333,7 @@ impl<T: Clone + Send + Sync + 'static> Recorder<T> {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         let connection = signal.connect_scoped(move |ev: &Event<T>| {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).push(ev.clone());
+            sink.locked().push(ev.clone());
         });
         Recorder { events, _connection: connection }
     }
@@ -392,7 +393,7 @@ impl<T: Clone + Send + Sync + 'static> Recorder<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event<T>>> {
-        self.events.lock().unwrap_or_else(|e| e.into_inner())
+        self.events.locked()
     }
 }
 
@@ -423,19 +424,13 @@ pub(crate) fn recording_all() -> bool {
 /// scope.
 pub(crate) fn record_all<T: Send + Sync + 'static>(event: &Event<T>, debug: Option<DebugFn<T>>) {
     let Some(inner) = current() else { return };
-    let sinks: Vec<_> = inner
-        .all
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
+    let sinks: Vec<_> = inner.all.locked().iter().filter_map(Weak::upgrade).collect();
     if sinks.is_empty() {
         return;
     }
     let entry = view(event, debug);
     for sink in sinks {
-        sink.lock().unwrap_or_else(|e| e.into_inner()).push(entry.clone());
+        sink.locked().push(entry.clone());
     }
 }
 
@@ -452,7 +447,7 @@ pub struct AllRecorder {
 impl AllRecorder {
     fn start(inner: &Inner) -> Self {
         let events = Arc::new(Mutex::new(Vec::new()));
-        let mut all = inner.all.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = inner.all.locked();
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(&events));
         drop(all);
@@ -463,7 +458,7 @@ impl AllRecorder {
 
     /// What was recorded, in dispatch order.
     pub fn events(&self) -> Vec<RecentEvent> {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.events.locked().clone()
     }
 }
 

@@ -1,0 +1,37 @@
+//! Locking that ignores poison.
+//!
+//! mesh's own locks guard state that no user code sees half-changed: the
+//! registry, history rings, the ordered-dispatch queue, middleware edits,
+//! the testing pool. No user code runs while they are held, so a poisoned
+//! lock cannot guard broken state, and the poison flag is ignored. (A
+//! projection's state lock is the exception: it is held around the user's
+//! fold, and says so where it is taken.) These helpers spell that once
+//! instead of at every call site.
+
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// [`Mutex::lock`], ignoring poison.
+pub(crate) trait LockExt<T> {
+    fn locked(&self) -> MutexGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for Mutex<T> {
+    fn locked(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// [`RwLock::read`] and [`RwLock::write`], ignoring poison.
+pub(crate) trait RwLockExt<T> {
+    fn read_locked(&self) -> RwLockReadGuard<'_, T>;
+    fn write_locked(&self) -> RwLockWriteGuard<'_, T>;
+}
+
+impl<T> RwLockExt<T> for RwLock<T> {
+    fn read_locked(&self) -> RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write_locked(&self) -> RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
