@@ -62,7 +62,7 @@ fn global_receivers_are_left_out_or_included_explicitly() {
     {
         let _mesh = testing::scope();
         assert_eq!(Job::signal().receiver_count(), 0);
-        Job { test: 100, n: 0 }.emit();
+        assert_eq!(Job { test: 100, n: 0 }.emit().delivered, 0);
     }
     {
         let _mesh = Scope::new().with_global_receivers().enter();
@@ -210,4 +210,13 @@ fn meta_receivers_may_resolve_scoped_signals_while_globals_connect() {
     let _mesh = Scope::new().with_global_receivers().enter();
     assert_eq!(Job::signal().receiver_count(), 1);
     assert!(!SEEN.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_scoped_signal_has_a_type_erased_view_too() {
+    let _mesh = testing::scope();
+    Job::signal().connect(|_: &Job| {});
+    let erased = Job::signal().erased();
+    assert_eq!((erased.name(), erased.receiver_count()), ("job", 1));
+    assert!(erased.downcast::<Job>().is_some());
 }

@@ -93,11 +93,11 @@ pub fn failed() -> &'static NamedSignal<ReceiverFailed> {
 }
 
 pub(crate) fn wants_connected() -> bool {
-    connected().core().subs_len() > 0
+    connected().core().subs.len() > 0
 }
 
 pub(crate) fn wants_disconnected() -> bool {
-    disconnected().core().subs_len() > 0
+    disconnected().core().subs.len() > 0
 }
 
 pub(crate) fn connected_event(signal: &'static str, receiver: ReceiverInfo) {

@@ -122,8 +122,22 @@ impl<T: Send + Sync + 'static> NamedSignal<T> {
     }
 
     /// A type-erased handle to this signal.
+    ///
+    /// For a registered signal this is its registry entry; for a testing
+    /// scope's signal (registered nowhere) the configuration is read off
+    /// the signal itself.
     pub fn erased(&self) -> SignalRef {
-        lookup(self.name()).expect("a NamedSignal is always registered")
+        let core = self.signal.core();
+        match lookup(self.name()) {
+            Some(found) if std::ptr::addr_eq(Arc::as_ptr(&found.erased), Arc::as_ptr(core)) => {
+                found
+            }
+            _ => {
+                let config =
+                    SignalConfig { ordered: self.is_ordered(), history: self.history_capacity() };
+                entry(&self.signal, config)
+            }
+        }
     }
 }
 

@@ -401,11 +401,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
     // ----- introspection ---------------------------------------------
 
     /// Number of connected receivers. Exact: weak receivers whose object is
-    /// gone are removed first (only signals that have weak or one-shot
-    /// receivers pay for that check). Otherwise one atomic load.
+    /// gone are removed first. That costs a snapshot load and a flag test;
+    /// only signals that have weak or one-shot receivers also scan them.
     pub fn receiver_count(&self) -> usize {
-        self.core.prune();
-        self.core.subs.len()
+        self.core.receiver_count()
     }
 
     /// Whether any receiver is connected (see
@@ -1087,11 +1086,5 @@ impl<T> Drop for Core<T> {
             let info = ReceiverInfo { id, name: slot.0.name().clone(), priority };
             meta::disconnected_event(self.name, info, DisconnectReason::SignalDropped);
         }
-    }
-}
-
-impl<T> Core<T> {
-    pub(crate) fn subs_len(&self) -> usize {
-        self.subs.len()
     }
 }
