@@ -83,7 +83,7 @@ impl Connection {
 
     /// Turns this handle into a guard that disconnects on drop.
     pub fn scoped(self) -> ScopedConnection {
-        ScopedConnection(Some(self))
+        ScopedConnection { connection: self, armed: true }
     }
 }
 
@@ -106,24 +106,29 @@ impl std::fmt::Debug for Connection {
 /// ```
 #[must_use = "dropping a ScopedConnection disconnects the receiver at once"]
 #[derive(Debug)]
-pub struct ScopedConnection(Option<Connection>);
+pub struct ScopedConnection {
+    connection: Connection,
+    /// Cleared by [`release`](Self::release): then dropping does nothing.
+    armed: bool,
+}
 
 impl ScopedConnection {
     /// Gives up the guard: the receiver stays connected.
     pub fn release(mut self) -> Connection {
-        self.0.take().expect("present until release or drop")
+        self.armed = false;
+        self.connection.clone()
     }
 
     /// Whether the receiver is still connected.
     pub fn is_connected(&self) -> bool {
-        self.0.as_ref().is_some_and(Connection::is_connected)
+        self.connection.is_connected()
     }
 }
 
 impl Drop for ScopedConnection {
     fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
-            c.disconnect_ref();
+        if self.armed {
+            self.connection.disconnect_ref();
         }
     }
 }

@@ -147,12 +147,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         let observe = history::recent_on() || testing::recording_all();
         if keep.is_none() && !observe {
             event.seq = self.next_seq();
-            let snap = self.subs.load();
-            if snap.flags() & NEEDS_SHARED != 0 {
-                let event = Arc::new(event);
-                return self.deliver(&snap, &event, Some(&event));
-            }
-            return self.deliver(&snap, &event, None);
+            return self.run_owned(&self.subs.load(), event, &Cell::new(None));
         }
         let event = match keep {
             Some(extras) => {
@@ -176,8 +171,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if testing::recording_all() {
             testing::record_all(&event, debug);
         }
-        let snap = self.subs.load();
-        self.deliver(&snap, &event, Some(&event))
+        self.run_event(&self.subs.load(), &event, Some(&event), &Cell::new(None))
     }
 
     /// Steps 1 and 2 of the full path: the envelope, then middleware;
@@ -231,24 +225,6 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let receiver = Cow::Owned(format!("middleware {name}"));
         meta::failed_event(self.name, receiver, crate::signal::panic_message(panic));
-    }
-
-    /// Dispatches a finished envelope.
-    fn deliver(
-        &self,
-        snap: &crate::subscribers::Snapshot<SlotRef<T>>,
-        event: &Event<T>,
-        shared: Option<&Arc<Event<T>>>,
-    ) -> Emitted {
-        let failure = Cell::new(None);
-        let d = Delivery {
-            data: &event.data,
-            event: Some(event),
-            source: event.source.as_deref(),
-            shared,
-            failure: &failure,
-        };
-        self.run(snap, &d)
     }
 
     /// Resets a recycled (testing) signal: no receivers, middleware or

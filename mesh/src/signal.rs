@@ -831,7 +831,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 
     /// Delivers an envelope, behind an `Arc` when a receiver needs that.
-    fn run_owned(
+    pub(crate) fn run_owned(
         &self,
         snap: &Snapshot<SlotRef<T>>,
         ev: Event<T>,
@@ -845,7 +845,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
     }
 
-    fn run_event(
+    pub(crate) fn run_event(
         &self,
         snap: &Snapshot<SlotRef<T>>,
         ev: &Event<T>,
