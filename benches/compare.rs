@@ -752,7 +752,7 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
                 })
             }),
         ),
-        mesh_churn(Signal::clone(Tick::signal()), n),
+        mesh_churn(Signal::clone(&Tick::signal()), n),
     ));
 
     let signal = mesh_signal(n);

@@ -62,7 +62,8 @@ fn invalid_and_reserved_names() {
         err,
         RegistryError::InvalidName {
             name: "reg-system.Bad Name".into(),
-            error: NameError::InvalidChar { at: 0 }
+            // The offset is into the full name the error shows.
+            error: NameError::InvalidChar { at: 11 }
         }
     );
     assert!(matches!(SYSTEM.signal::<u8>("a.*"), Err(RegistryError::InvalidName { .. })));

@@ -192,16 +192,23 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
         None => quote_spanned!(span=> <#arg as #krate::__private::ReceiverArg>::Payload),
     };
     let event_id = quote_spanned!(span=> #krate::__private::event_type_id::<__MeshPayload>);
-    // A wrong return type (e.g. an error that is not `Display`) is blamed
-    // on the return type.
-    let ret_span = match &spec.func.sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => ident.span(),
+    // The function is connected through a closure that converts its
+    // result with a local generic function bounded on `ReceiverResult`:
+    // a wrong return type (an error that is not `Display`) is reported on
+    // the return type, by that bound, and nothing else fails.
+    let (ret_ty, ret_span) = match &spec.func.sig.output {
+        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+        ReturnType::Default => (quote!(()), ident.span()),
     };
     let payload_at_arg = quote_spanned!(span=> __MeshPayload);
-    let connect = quote_spanned!(ret_span=>
-        #krate::__private::connect_static::<#payload_at_arg, _, _>(signal, options, #ident)
-    );
+    let result = quote_spanned!(ret_span=> __mesh_result::<#ret_ty>);
+    let connect = quote! {
+        #krate::__private::connect_static::<#payload_at_arg, _, _>(
+            signal,
+            options,
+            |arg: &#arg| #result(#ident(arg)),
+        )
+    };
     quote! {
         #[doc(hidden)]
         const _: () = {
@@ -209,8 +216,14 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
             fn __mesh_connect(
                 signal: &dyn ::core::any::Any,
                 options: #krate::ConnectOptions,
-            ) {
-                #connect;
+            ) -> #krate::__private::Connected {
+                #connect
+            }
+            #[inline(always)]
+            fn __mesh_result<R: #krate::ReceiverResult>(
+                result: R,
+            ) -> ::core::result::Result<(), #krate::__private::Failure> {
+                #krate::__private::failure(result)
             }
             #krate::__private::inventory::submit! {
                 #krate::__private::StaticReceiver {

@@ -190,28 +190,17 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
             };
 
             #[inline]
-            fn signal() -> &'static #krate::NamedSignal<Self> {
-                const __MESH_CONFIG: #krate::SignalConfig = #config;
+            fn with_signal<__MeshR>(
+                f: impl ::core::ops::FnOnce(&#krate::NamedSignal<Self>) -> __MeshR,
+            ) -> __MeshR {
                 fn __mesh_debug() -> ::core::option::Option<#krate::__private::DebugFn<#ident>> {
                     #[allow(unused_imports)]
                     use #krate::__private::{NoDebug as _, ViaDebug as _};
                     (&#krate::__private::DebugProbe::<#ident>::new()).debug_fn()
                 }
-                fn __mesh_make() -> #krate::NamedSignal<#ident> {
-                    #krate::__private::unregistered_signal::<#ident>(__MESH_CONFIG, __mesh_debug())
-                }
-                // Inside a testing scope, the scope's signal (one atomic
-                // load when no scope exists).
-                if let ::core::option::Option::Some(scoped) =
-                    #krate::__private::scoped::<#ident>(__mesh_make)
-                {
-                    return scoped;
-                }
-                static SIGNAL: #krate::__private::LazyLock<#krate::NamedSignal<#ident>> =
-                    #krate::__private::LazyLock::new(|| {
-                        #krate::__private::static_signal::<#ident>(__MESH_CONFIG, __mesh_debug())
-                    });
-                &SIGNAL
+                static SIGNAL: #krate::__private::StaticSignal<#ident> =
+                    #krate::__private::StaticSignal::new(#config, __mesh_debug);
+                SIGNAL.with(f)
             }
         }
     }
@@ -223,7 +212,9 @@ fn fallback(ident: &Ident, krate: &TokenStream) -> TokenStream {
     quote! {
         impl #krate::EventType for #ident {
             const NAME: &'static str = "";
-            fn signal() -> &'static #krate::NamedSignal<Self> {
+            fn with_signal<__MeshR>(
+                _: impl ::core::ops::FnOnce(&#krate::NamedSignal<Self>) -> __MeshR,
+            ) -> __MeshR {
                 ::core::unreachable!("compilation failed: see the #[signal] error")
             }
         }

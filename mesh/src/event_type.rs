@@ -7,6 +7,22 @@
 //! before that first use returns, so no event can be emitted before its
 //! global receivers are in place.
 //!
+//! # Initialisation runs no user code
+//!
+//! The first use creates the signal inside a one-time initialiser (a
+//! `OnceLock`; other threads wait for it). Nothing in there can call back
+//! into user code: the `#[receiver]`s are connected *quietly*, and the
+//! `mesh.receiver.connected` events that report them are emitted by the
+//! initialising thread only after the initialiser has finished. So a meta
+//! receiver that emits the very type being initialised finds it ready
+//! instead of waiting for itself. The states are those of
+//! `tracing-core`'s callsite registration: *uninitialised* → *initialising*
+//! (no user code; re-entry impossible) → *ready*, then the announcements.
+//!
+//! An initialiser that fails (two types claim one name) leaves the signal
+//! uninitialised, so every later use fails the same way, with the same
+//! message naming both types.
+//!
 //! ```
 //! use mesh::prelude::*;
 //!
@@ -40,19 +56,32 @@ pub trait EventType: Send + Sync + Sized + 'static {
     /// The full dotted signal name, e.g. `"system.provider.connected"`.
     const NAME: &'static str;
 
-    /// The type's signal, registered (with its `#[receiver]`s connected) on
-    /// first call.
-    fn signal() -> &'static NamedSignal<Self>;
+    /// Runs `f` with the type's signal: the process-wide one, or inside a
+    /// [testing scope](crate::testing) the scope's own. The first call
+    /// creates and registers the signal and connects its `#[receiver]`s.
+    ///
+    /// The reference lives only as long as the call, so it can never
+    /// outlive a testing scope; use [`signal`](Self::signal) for a handle
+    /// to keep.
+    fn with_signal<R>(f: impl FnOnce(&NamedSignal<Self>) -> R) -> R;
+
+    /// A handle to the type's signal (see [`with_signal`](Self::with_signal)
+    /// for which one). The handle is owned: one kept from a testing scope
+    /// stays that scope's signal after the scope ends, and reaches no
+    /// other scope.
+    fn signal() -> NamedSignal<Self> {
+        Self::with_signal(NamedSignal::clone)
+    }
 
     /// Emits `self` on the type's signal.
     #[inline]
     fn emit(self) -> Emitted {
-        Self::signal().emit(self)
+        Self::with_signal(|s| s.emit(self))
     }
 
     /// Emits `self` with a source (see [`Signal::emit_from`](crate::Signal::emit_from)).
     #[inline]
     fn emit_from(self, source: impl Into<Cow<'static, str>>) -> Emitted {
-        Self::signal().emit_from(source, self)
+        Self::with_signal(|s| s.emit_from(source, self))
     }
 }

@@ -61,6 +61,19 @@ impl NameError {
     }
 }
 
+impl NameError {
+    /// The same error with its offset moved `by` bytes: for a name checked
+    /// on its own and shown after a prefix (`<namespace>.<name>`).
+    pub(crate) const fn shifted(self, by: usize) -> Self {
+        match self {
+            NameError::Empty => NameError::Empty,
+            NameError::EmptySegment { at } => NameError::EmptySegment { at: at + by },
+            NameError::Wildcard { at } => NameError::Wildcard { at: at + by },
+            NameError::InvalidChar { at } => NameError::InvalidChar { at: at + by },
+        }
+    }
+}
+
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

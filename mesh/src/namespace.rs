@@ -119,7 +119,11 @@ impl Namespace {
         let full = join(self.name(), name);
         match validate_name(name) {
             Ok(()) => registry::register(&full, config),
-            Err(error) => Err(RegistryError::InvalidName { name: full, error }),
+            // The offset is into `name`; the error shows `full`.
+            Err(error) => {
+                let error = error.shifted(full.len() - name.len());
+                Err(RegistryError::InvalidName { name: full, error })
+            }
         }
     }
 

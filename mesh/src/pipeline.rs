@@ -36,9 +36,9 @@ use crate::meta;
 use crate::middleware::{self, Chain, Entry, Erased, Flow, Middleware, MiddlewareHandle, Remove};
 use crate::receiver::{
     ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, NEEDS_ENVELOPE, NEEDS_SHARED,
-    ReceiverInfo, SKIPPED, Slot, SlotRef, Status, make_slot,
+    REMOVE, ReceiverInfo, SKIPPED, Slot, SlotRef, Status, make_slot,
 };
-use crate::signal::{Core, EmitStatus, Emitted, Input, Signal};
+use crate::signal::{Core, Signal};
 use crate::subscribers::Subscribers;
 use crate::sync::LockExt;
 use crate::testing;
@@ -94,6 +94,14 @@ pub(crate) struct Extras<T> {
     debug: OnceLock<DebugFn<T>>,
 }
 
+/// Sets the `seq` of an envelope nobody else holds yet.
+fn number<T>(event: &mut Arc<Event<T>>, seq: u64) {
+    // Unshared by contract (see `Core::record`): `get_mut` always succeeds.
+    if let Some(event) = Arc::get_mut(event) {
+        event.seq = seq;
+    }
+}
+
 impl<T: 'static> Extras<T> {
     fn new() -> Self {
         Extras {
@@ -106,6 +114,10 @@ impl<T: 'static> Extras<T> {
 
     fn history(&self) -> MutexGuard<'_, Ring<Arc<Event<T>>>> {
         self.history.locked()
+    }
+
+    pub(crate) fn history_capacity(&self) -> usize {
+        self.history().capacity()
     }
 }
 
@@ -132,62 +144,50 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.flags.load(Ordering::Relaxed) != 0 || global_work()
     }
 
-    /// The full path; see the module docs.
-    pub(crate) fn emit_full(&self, input: Input<T>) -> Emitted {
+    /// Steps 3 and 4 of the full path for an envelope that passed
+    /// middleware (see the module docs): number it — under the history
+    /// lock when the signal keeps history, appending it to the ring — and
+    /// hand it to the global observers. The caller then dispatches it.
+    ///
+    /// `event` must not be shared yet (it is numbered in place).
+    pub(crate) fn record(&self, event: &mut Arc<Event<T>>) {
         let extras = self.extras.get();
-        let debug = extras.and_then(|x| x.debug.get().copied());
-        let mut event = match input {
-            Input::Prepared(event) => event,
-            input => match self.prepare(input) {
-                Some(event) => event,
-                None => return Emitted::with(EmitStatus::Filtered),
-            },
-        };
         let keep = extras.filter(|_| self.flags.load(Ordering::Relaxed) & HISTORY != 0);
-        let observe = history::recent_on() || testing::recording_all();
-        if keep.is_none() && !observe {
-            event.seq = self.next_seq();
-            return self.run_owned(&self.subs.load(), event, &Cell::new(None));
-        }
-        let event = match keep {
+        match keep {
             Some(extras) => {
                 let mut ring = extras.history();
-                event.seq = self.next_seq();
-                let event = Arc::new(event);
+                number(event, self.next_seq());
                 let evicted = ring.push(event.clone());
                 drop(ring);
                 // Outside the lock: it may hold the last reference to a payload.
                 drop(evicted);
-                event
             }
-            None => {
-                event.seq = self.next_seq();
-                Arc::new(event)
+            None => number(event, self.next_seq()),
+        }
+        let observe = history::recent_on() || testing::recording_all();
+        if observe {
+            let debug = extras.and_then(|x| x.debug.get().copied());
+            if history::recent_on() {
+                history::record_recent(event, debug);
             }
-        };
-        if history::recent_on() {
-            history::record_recent(&event, debug);
+            if testing::recording_all() {
+                testing::record_all(event, debug);
+            }
         }
-        if testing::recording_all() {
-            testing::record_all(&event, debug);
-        }
-        self.run_event(&self.subs.load(), &event, Some(&event), &Cell::new(None))
     }
 
-    /// Steps 1 and 2 of the full path: the envelope, then middleware;
-    /// `None` if a middleware dropped it. Ordered signals run this on the
-    /// emitting thread before queueing, so middleware sees the emitter's
-    /// context (its correlation id, its tracing span).
-    pub(crate) fn prepare(&self, input: Input<T>) -> Option<Event<T>> {
+    /// Step 2 of the full path: the middleware chains, on a fresh envelope
+    /// (not shared yet). Returns whether the event goes on.
+    pub(crate) fn filter(&self, event: &mut Arc<Event<T>>) -> bool {
         let debug = self.extras.get().and_then(|x| x.debug.get().copied());
-        let mut event = match input {
-            Input::Data(data, source) => self.envelope(data, source, 0),
-            Input::Event(mut event) | Input::Prepared(mut event) => {
+        match Arc::get_mut(event) {
+            Some(event) => {
                 event.name = self.name;
-                event
+                self.run_middleware(event, debug) == Flow::Continue
             }
-        };
-        (self.run_middleware(&mut event, debug) == Flow::Continue).then_some(event)
+            // Unreachable: callers pass an envelope they just made.
+            None => true,
+        }
     }
 
     /// Runs the global chain, then the signal's own. A panicking
@@ -226,21 +226,6 @@ impl<T: Send + Sync + 'static> Core<T> {
         let receiver = Cow::Owned(format!("middleware {name}"));
         meta::failed_event(self.name, receiver, crate::signal::panic_message(panic));
     }
-
-    /// Resets a recycled (testing) signal: no receivers, middleware or
-    /// history, `seq` from 1 again.
-    pub(crate) fn reset(&self) {
-        self.remove(|_, _| true, |_| crate::connection::DisconnectReason::Cleared);
-        if let Some(extras) = self.extras.get() {
-            let old = extras.history().clear();
-            drop(old);
-            extras.middleware.remove_where(|_, _| true);
-        }
-        self.flags.store(0, Ordering::Relaxed);
-        self.subs.touch();
-        self.seq.store(0, Ordering::Relaxed);
-        self.failures.store(0, Ordering::Relaxed);
-    }
 }
 
 impl<T: Send + Sync + 'static> Signal<T> {
@@ -253,7 +238,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// How many envelopes the history keeps (0: none).
     pub fn history_capacity(&self) -> usize {
-        self.core().extras.get().map_or(0, |x| x.history().capacity())
+        self.core().extras.get().map_or(0, |x| x.history_capacity())
     }
 
     /// Keeps the last `capacity` envelopes from now on (0 turns history
@@ -310,11 +295,6 @@ impl<T: Send + Sync + 'static> Signal<T> {
     pub(crate) fn set_debug(&self, debug: DebugFn<T>) {
         let _ = self.core().extras().debug.set(debug);
     }
-
-    /// See [`Core::reset`].
-    pub(crate) fn reset(&self) {
-        self.core().reset();
-    }
 }
 
 // ----- replay -------------------------------------------------------------
@@ -366,8 +346,8 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
         self.inner.0.slot_flags() | NEEDS_ENVELOPE | shared
     }
 
-    fn expired(&self) -> bool {
-        self.inner.0.expired()
+    fn expiry(&self) -> Option<crate::connection::DisconnectReason> {
+        self.inner.0.expiry()
     }
 }
 
@@ -428,10 +408,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
             let name = slot.inner.0.name().clone();
             meta::connected_event(core.name, ReceiverInfo { id, name, priority });
         }
-        for event in &history {
-            self.replay_one(&slot.inner, event);
-        }
-        loop {
+        let mut live = self.replay_all(id, &slot.inner, &history);
+        while live {
             let batch = {
                 let mut pending = slot.pending();
                 let batch = pending.as_mut().map(std::mem::take).unwrap_or_default();
@@ -444,16 +422,42 @@ impl<T: Send + Sync + 'static> Signal<T> {
             };
             let mut batch = batch;
             batch.sort_by_key(|e| e.seq);
-            for event in &batch {
-                self.replay_one(&slot.inner, event);
-            }
+            live = self.replay_all(id, &slot.inner, &batch);
+        }
+        if !live {
+            // Disconnected or spent during the replay: free what it buffered.
+            slot.pending().take();
         }
         let weak: Weak<Core<T>> = Arc::downgrade(core);
         Connection { signal: weak, id }
     }
 
+    /// Replays `events` to receiver `id` while it stays connected: a
+    /// disconnect (from inside the receiver or from another thread) stops
+    /// the replay at the next event, and a one-shot that has had its event
+    /// is removed at once (reported as [`DisconnectReason::Once`]). Returns
+    /// whether the receiver is still connected.
+    ///
+    /// [`DisconnectReason::Once`]: crate::DisconnectReason::Once
+    fn replay_all(&self, id: u64, slot: &SlotRef<T>, events: &[Arc<Event<T>>]) -> bool {
+        let core = self.core();
+        for event in events {
+            if !core.subs.contains(id) {
+                return false;
+            }
+            if self.replay_one(slot, event) & REMOVE != 0 || slot.0.expiry().is_some() {
+                core.remove(
+                    |i, _| i == id,
+                    |_, s| s.0.expiry().unwrap_or(crate::DisconnectReason::Expired),
+                );
+                return false;
+            }
+        }
+        core.subs.contains(id)
+    }
+
     /// Delivers one stored envelope to one receiver, reporting a failure.
-    fn replay_one(&self, slot: &SlotRef<T>, event: &Arc<Event<T>>) {
+    fn replay_one(&self, slot: &SlotRef<T>, event: &Arc<Event<T>>) -> Status {
         let failure = Cell::new(None);
         let d = Delivery {
             data: &event.data,
@@ -470,10 +474,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
             }
         };
         if status & FAILED != 0 {
-            let core = self.core();
-            core.failures.fetch_add(1, Ordering::Relaxed);
-            let message = failure.take().unwrap_or_default();
-            meta::failed_event(core.name, slot.0.name().clone(), message);
+            self.report_failure(slot.0.name().clone(), failure.take().unwrap_or_default());
         }
+        status
     }
 }

@@ -7,12 +7,12 @@ use std::fmt;
 use std::marker::PhantomData;
 
 pub use inventory;
-pub use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use crate::event::Event;
 use crate::event_type::EventType;
 use crate::namespace::Namespace;
-use crate::receiver::{ConnectOptions, IntoReceiver};
+use crate::receiver::{ConnectOptions, IntoReceiver, ReceiverInfo, ReceiverResult};
 use crate::registry::{self, NamedSignal};
 use crate::signal::SignalConfig;
 
@@ -47,8 +47,9 @@ pub struct StaticReceiver {
     pub priority: i32,
     /// The `source = "..."` option.
     pub source: Option<&'static str>,
-    /// Connects the function to the signal passed as `&NamedSignal<T>`.
-    pub connect: fn(&dyn Any, ConnectOptions),
+    /// Connects the function to the signal passed as `&NamedSignal<T>`,
+    /// without announcing it.
+    pub connect: fn(&dyn Any, ConnectOptions) -> Connected,
 }
 
 inventory::collect!(StaticReceiver);
@@ -63,59 +64,94 @@ pub fn event_type_id<T: EventType>() -> TypeId {
     TypeId::of::<T>()
 }
 
-/// Creates and registers the static signal of `T`, then connects every
-/// `#[receiver]` for `T` in (priority descending, name) order.
-///
-/// # Panics
-///
-/// If `T::NAME` is already registered with another payload type or
-/// configuration: two types claiming one name is a programming error that
-/// only shows when both are linked into one program.
-pub fn static_signal<T: EventType>(
+/// The static signal of an event type: what `#[signal]` puts in a
+/// `static` (see the [`event_type`](crate::event_type) module docs for the
+/// initialisation protocol).
+pub struct StaticSignal<T: 'static> {
+    cell: OnceLock<NamedSignal<T>>,
     config: SignalConfig,
-    debug: Option<DebugFn<T>>,
-) -> NamedSignal<T> {
-    let signal = registry::register::<T>(T::NAME, config)
-        .unwrap_or_else(|e| panic!("#[signal] on `{}`: {e}", std::any::type_name::<T>()));
-    if let Some(debug) = debug {
-        signal.set_debug(debug);
-    }
-    connect_globals(&signal);
-    signal
+    debug: fn() -> Option<DebugFn<T>>,
 }
 
-/// A signal like `T`'s static one, but registered nowhere: for testing
-/// scopes.
-pub fn unregistered_signal<T: EventType>(
-    config: SignalConfig,
-    debug: Option<DebugFn<T>>,
-) -> NamedSignal<T> {
-    let signal = NamedSignal::unregistered(T::NAME, config);
-    if let Some(debug) = debug {
-        signal.set_debug(debug);
+impl<T: EventType> StaticSignal<T> {
+    /// A signal created on first use with `config`; `debug` formats
+    /// payloads for type-erased views where `T: Debug`.
+    pub const fn new(config: SignalConfig, debug: fn() -> Option<DebugFn<T>>) -> Self {
+        StaticSignal { cell: OnceLock::new(), config, debug }
     }
-    signal
+
+    /// Runs `f` with the signal: inside a testing scope the scope's, else
+    /// the process-wide one.
+    #[inline]
+    pub fn with<R>(&'static self, f: impl FnOnce(&NamedSignal<T>) -> R) -> R {
+        if let Some(scoped) = crate::testing::scoped::<T>(|| self.unregistered()) {
+            return f(&scoped);
+        }
+        match self.cell.get() {
+            Some(signal) => f(signal),
+            None => f(self.init()),
+        }
+    }
+
+    /// First use: create, register and wire up the signal without running
+    /// user code, then announce its receivers.
+    ///
+    /// # Panics
+    ///
+    /// If `T::NAME` is already registered with another payload type or
+    /// configuration: two types claiming one name is a programming error
+    /// that only shows when both are linked into one program. The cell
+    /// stays uninitialised, so every use panics with the same message.
+    #[cold]
+    #[inline(never)]
+    fn init(&'static self) -> &'static NamedSignal<T> {
+        let mut connected = Vec::new();
+        let signal = self.cell.get_or_init(|| {
+            let signal = registry::register::<T>(T::NAME, self.config)
+                .unwrap_or_else(|e| panic!("#[signal] on `{}`: {e}", std::any::type_name::<T>()));
+            if let Some(debug) = (self.debug)() {
+                signal.set_debug(debug);
+            }
+            connected = connect_globals(&signal);
+            signal
+        });
+        // Only the thread that ran the initialiser has anything to announce.
+        for receiver in connected {
+            crate::meta::connected_event(T::NAME, receiver);
+        }
+        signal
+    }
+
+    /// A signal like this one, registered nowhere: for testing scopes.
+    fn unregistered(&self) -> NamedSignal<T> {
+        let signal = NamedSignal::unregistered(T::NAME, self.config);
+        if let Some(debug) = (self.debug)() {
+            signal.set_debug(debug);
+        }
+        signal
+    }
 }
 
-/// The scoped signal of `T`, if a testing scope is entered on this thread.
-#[inline]
-pub fn scoped<T: EventType>(make: fn() -> NamedSignal<T>) -> Option<&'static NamedSignal<T>> {
-    crate::testing::scoped(make, connect_globals::<T>)
-}
+/// What a `#[receiver]`'s connect function returns: the connected
+/// receiver, for the caller to announce, or `None` if the signal was not
+/// the receiver's.
+pub type Connected = Option<ReceiverInfo>;
 
 /// Connects every `#[receiver]` for `T` in (priority descending, name)
-/// order.
-fn connect_globals<T: EventType>(signal: &NamedSignal<T>) {
+/// order, quietly: returns what to announce on `mesh.receiver.connected`.
+pub(crate) fn connect_globals<T: EventType>(signal: &NamedSignal<T>) -> Vec<ReceiverInfo> {
     let mut receivers: Vec<&StaticReceiver> =
         inventory::iter::<StaticReceiver>().filter(|r| (r.event)() == TypeId::of::<T>()).collect();
     receivers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+    let mut connected = Vec::with_capacity(receivers.len());
     for r in receivers {
         let mut options = ConnectOptions::new().priority(r.priority).name(Cow::Borrowed(r.name));
         if let Some(source) = r.source {
             options = options.source(source);
         }
-        (r.connect)(signal, options);
+        connected.extend((r.connect)(signal, options));
     }
+    connected
 }
 
 /// How a signal formats payloads for type-erased views.
@@ -166,15 +202,27 @@ impl<T> NoDebug<T> for &DebugProbe<T> {
     }
 }
 
-/// Connects `f` to `signal` if it is a `NamedSignal<P>`.
-pub fn connect_static<P, M, F>(signal: &dyn Any, options: ConnectOptions, f: F)
+/// A `#[receiver]`'s failure, as its text.
+pub type Failure = String;
+
+/// A `#[receiver]`'s result as `Result<(), Failure>` (see the macro).
+#[inline(always)]
+pub fn failure<R: ReceiverResult>(result: R) -> Result<(), Failure> {
+    match result.into_failure() {
+        None => Ok(()),
+        Some(message) => Err(message),
+    }
+}
+
+/// Connects `f` to `signal` if it is a `NamedSignal<P>`, quietly (the
+/// caller announces it).
+pub fn connect_static<P, M, F>(signal: &dyn Any, options: ConnectOptions, f: F) -> Connected
 where
     P: Send + Sync + 'static,
     F: IntoReceiver<P, M>,
 {
-    if let Some(signal) = signal.downcast_ref::<NamedSignal<P>>() {
-        signal.connect_with(options, f);
-    }
+    let signal = signal.downcast_ref::<NamedSignal<P>>()?;
+    Some(signal.connect_quiet(options, f))
 }
 
 /// Length of `<namespace>.<name>` (or `<name>` at the root).

@@ -21,6 +21,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
+use crate::connection::DisconnectReason;
 use crate::event::Event;
 use crate::subscribers::Flags;
 
@@ -88,6 +89,9 @@ pub trait Handler<T>: Send + Sync + 'static {
     const ENVELOPE: bool;
     /// Whether this handler can ask to be removed (weak receivers).
     const MAY_EXPIRE: bool = false;
+    /// Whether this handler needs the envelope behind an `Arc`
+    /// ([`Delivery::shared`] set), to keep it past the call.
+    const SHARED: bool = false;
     /// Runs the receiver for one delivery.
     fn handle(&self, d: &Delivery<'_, T>) -> Status;
     /// Whether the receiver can never run again (weak target dropped).
@@ -454,8 +458,12 @@ pub(crate) trait Slot<T>: Send + Sync {
     fn name(&self) -> &Cow<'static, str>;
     /// [`NEEDS_ENVELOPE`] / [`MAY_EXPIRE`] bits.
     fn slot_flags(&self) -> u8;
-    /// Whether the receiver can never run again and should be removed.
-    fn expired(&self) -> bool;
+    /// Why the receiver can never run again, if it cannot: a spent
+    /// one-shot ([`DisconnectReason::Once`]) or a weak receiver whose
+    /// object is gone ([`DisconnectReason::Expired`]). Whoever removes it
+    /// — the dispatch that spent it or a prune that runs first — reports
+    /// this reason, so the report does not depend on who got there first.
+    fn expiry(&self) -> Option<DisconnectReason>;
 }
 
 /// A slot with no options: exactly one call to the user's function.
@@ -478,6 +486,7 @@ struct Guarded<H> {
 
 fn flags_of<T, H: Handler<T>>(may_expire: bool) -> u8 {
     (if H::ENVELOPE { NEEDS_ENVELOPE } else { 0 })
+        | (if H::SHARED { NEEDS_ENVELOPE | NEEDS_SHARED } else { 0 })
         | (if H::MAY_EXPIRE || may_expire { MAY_EXPIRE } else { 0 })
 }
 
@@ -500,8 +509,8 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
     fn slot_flags(&self) -> u8 {
         flags_of::<T, H>(false)
     }
-    fn expired(&self) -> bool {
-        self.handler.expired()
+    fn expiry(&self) -> Option<DisconnectReason> {
+        self.handler.expired().then_some(DisconnectReason::Expired)
     }
 }
 
@@ -509,14 +518,19 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
     fn call(&self, d: &Delivery<'_, T>) -> Status {
         if let Some(want) = &self.source {
             if d.source != Some(want.as_ref()) {
-                return SKIPPED;
+                // A filtered-out event still tells a dead weak receiver to
+                // go: removal at the next emit must not depend on its source.
+                // (`expired` is a constant `false` for strong handlers.)
+                return if self.handler.expired() { SKIPPED | REMOVE } else { SKIPPED };
             }
         }
         match &self.once {
             None => self.handler.handle(d),
             Some(fired) => {
                 if fired.swap(true, Ordering::Relaxed) {
-                    return SKIPPED;
+                    // Spent by a concurrent emit, which removes it; asking
+                    // again is harmless (a removal happens once).
+                    return SKIPPED | REMOVE;
                 }
                 self.handler.handle(d) | REMOVE
             }
@@ -528,8 +542,14 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
     fn slot_flags(&self) -> u8 {
         flags_of::<T, H>(self.once.is_some())
     }
-    fn expired(&self) -> bool {
-        self.once.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) || self.handler.expired()
+    fn expiry(&self) -> Option<DisconnectReason> {
+        // Relaxed: see `once`; a prune that misses a concurrent first
+        // delivery leaves the removal to that delivery's dispatch.
+        if self.once.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+            Some(DisconnectReason::Once)
+        } else {
+            self.handler.expired().then_some(DisconnectReason::Expired)
+        }
     }
 }
 

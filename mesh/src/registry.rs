@@ -132,11 +132,7 @@ impl<T: Send + Sync + 'static> NamedSignal<T> {
             Some(found) if std::ptr::addr_eq(Arc::as_ptr(&found.erased), Arc::as_ptr(core)) => {
                 found
             }
-            _ => {
-                let config =
-                    SignalConfig { ordered: self.is_ordered(), history: self.history_capacity() };
-                entry(&self.signal, config)
-            }
+            _ => entry(&self.signal),
         }
     }
 }
@@ -149,6 +145,7 @@ trait Erased: Send + Sync {
     fn receiver_count(&self) -> usize;
     fn payload_type_id(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
+    fn config(&self) -> SignalConfig;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -164,6 +161,9 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
     }
     fn type_name(&self) -> &'static str {
         type_name::<T>()
+    }
+    fn config(&self) -> SignalConfig {
+        Core::config(self)
     }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
@@ -187,7 +187,6 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
 /// ```
 #[derive(Clone)]
 pub struct SignalRef {
-    config: SignalConfig,
     erased: Arc<dyn Erased>,
 }
 
@@ -207,9 +206,10 @@ impl SignalRef {
         self.erased.type_name()
     }
 
-    /// The signal's configuration.
+    /// The signal's configuration as it is now (a history capacity
+    /// changed with [`Signal::set_history_capacity`] shows here).
     pub fn config(&self) -> SignalConfig {
-        self.config
+        self.erased.config()
     }
 
     /// Connected receivers (exact; see [`Signal::receiver_count`]).
@@ -252,12 +252,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let disconnected =
         NamedSignal { signal: Signal::build(meta::DISCONNECTED, SignalConfig::new()) };
     let failed = NamedSignal { signal: Signal::build(meta::FAILED, SignalConfig::new()) };
-    let config = SignalConfig::new();
-    for r in [
-        entry(&connected.signal, config),
-        entry(&disconnected.signal, config),
-        entry(&failed.signal, config),
-    ] {
+    for r in [entry(&connected.signal), entry(&disconnected.signal), entry(&failed.signal)] {
         signals.insert(r.name(), r);
     }
     Registry {
@@ -271,9 +266,8 @@ pub(crate) fn registry() -> &'static Registry {
     &REGISTRY
 }
 
-fn entry<T: Send + Sync + 'static>(signal: &Signal<T>, config: SignalConfig) -> SignalRef {
-    let core = signal.core().clone();
-    SignalRef { config, erased: core }
+fn entry<T: Send + Sync + 'static>(signal: &Signal<T>) -> SignalRef {
+    SignalRef { erased: signal.core().clone() }
 }
 
 /// Registers (or finds) the signal `full` with payload `T`.
@@ -294,7 +288,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     }
     let name: &'static str = Box::leak(full.to_owned().into_boxed_str());
     let signal = Signal::<T>::build(name, config);
-    signals.insert(name, entry(&signal, config));
+    signals.insert(name, entry(&signal));
     drop(signals);
     let mut namespaces = reg.namespaces.write_locked();
     let mut end = 0;
@@ -308,7 +302,8 @@ pub(crate) fn register<T: Send + Sync + 'static>(
 
 /// An existing registration matches when the payload type matches (checked
 /// first: a type clash is the more important error) and so does the
-/// configuration.
+/// configuration as it is now (history capacity included, which may have
+/// changed since the signal was registered).
 fn check<T: Send + Sync + 'static>(
     found: &SignalRef,
     config: SignalConfig,
@@ -318,10 +313,11 @@ fn check<T: Send + Sync + 'static>(
         registered: found.type_name(),
         requested: type_name::<T>(),
     })?;
-    if found.config != config {
+    let registered = found.config();
+    if registered != config {
         return Err(RegistryError::ConfigMismatch {
             name: found.name(),
-            registered: found.config,
+            registered,
             requested: config,
         });
     }

@@ -155,15 +155,18 @@ impl Emitted {
     }
 }
 
-/// What an emit carries into dispatch.
-pub(crate) enum Input<T> {
-    /// A bare payload, with the emitter's source if it gave one.
-    Data(T, Option<Cow<'static, str>>),
-    /// A prepared envelope.
-    Event(Event<T>),
-    /// An envelope that already passed middleware (ordered signals run it
-    /// on the emitting thread before queueing).
-    Prepared(Event<T>),
+/// Payloads larger than this many bytes are never passed by value below
+/// the emit call: see [`Signal::emit`]. Smaller ones are cheaper to copy a
+/// few times than to allocate for.
+pub const LARGE_PAYLOAD: usize = 256;
+
+/// An event queued on an ordered signal.
+enum Queued<T> {
+    /// A bare payload: when it was emitted, no receiver needed the
+    /// envelope and the signal had no history or middleware.
+    Data(Box<T>, Option<Cow<'static, str>>),
+    /// An envelope that passed middleware (on the emitting thread).
+    Event(Arc<Event<T>>),
 }
 
 /// State of an ordered signal: whether a thread is dispatching, and the
@@ -176,7 +179,7 @@ struct OrderState<T> {
     /// Whether some thread is delivering events of this signal.
     dispatching: bool,
     /// Events emitted while `dispatching`, in emission order.
-    queue: VecDeque<Input<T>>,
+    queue: VecDeque<Queued<T>>,
 }
 
 /// The shared state behind every handle to one signal.
@@ -314,6 +317,21 @@ impl<T: Send + Sync + 'static> Signal<T> {
         self.attach(priority, slot)
     }
 
+    /// [`connect_with`](Self::connect_with) without the
+    /// `mesh.receiver.connected` event: the caller reports the returned
+    /// receiver once it may run user code (static signal initialisation).
+    pub(crate) fn connect_quiet<M, F: IntoReceiver<T, M>>(
+        &self,
+        options: ConnectOptions,
+        receiver: F,
+    ) -> ReceiverInfo {
+        let priority = options.priority;
+        let slot = make_slot(receiver.into_handler(), options, type_name::<F>());
+        let name = slot.0.name().clone();
+        let id = self.core.subs.insert(priority, slot);
+        ReceiverInfo { id, name, priority }
+    }
+
     /// Connects a receiver that is disconnected when the returned guard
     /// drops.
     pub fn connect_scoped<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> ScopedConnection {
@@ -350,9 +368,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// Connects a method of an `Arc`-held object without keeping the
     /// object alive: `receiver(&object, &T)` or `receiver(&object,
-    /// &Event<T>)`. Once the object is dropped the receiver is removed (at
-    /// the next emit, [`receiver_count`](Self::receiver_count) or
-    /// [`receivers`](Self::receivers)), firing
+    /// &Event<T>)`. Once the object is dropped the receiver no longer
+    /// counts ([`receiver_count`](Self::receiver_count),
+    /// [`receivers`](Self::receivers)) and is removed at the next emit
+    /// (whatever its source) or connect, firing
     /// [`mesh.receiver.disconnected`](crate::meta::disconnected).
     pub fn connect_weak<S, M, F>(&self, target: &Arc<S>, receiver: F) -> Connection
     where
@@ -379,7 +398,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         self.attach(priority, slot)
     }
 
-    fn attach(&self, priority: i32, slot: SlotRef<T>) -> Connection {
+    pub(crate) fn attach(&self, priority: i32, slot: SlotRef<T>) -> Connection {
         let name = meta::wants_connected().then(|| slot.0.name().clone());
         let id = self.core.subs.insert(priority, slot);
         if let Some(name) = name {
@@ -395,14 +414,16 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// Disconnects every receiver; returns how many there were.
     pub fn disconnect_all(&self) -> usize {
-        self.core.remove(|_, _| true, |_| DisconnectReason::Cleared)
+        self.core.remove(|_, _| true, |_, _| DisconnectReason::Cleared)
     }
 
     // ----- introspection ---------------------------------------------
 
     /// Number of connected receivers. Exact: weak receivers whose object is
-    /// gone are removed first. That costs a snapshot load and a flag test;
-    /// only signals that have weak or one-shot receivers also scan them.
+    /// gone and spent one-shots are not counted. That costs a snapshot load
+    /// and a flag test; only signals that have weak or one-shot receivers
+    /// also scan them. A query: it changes nothing and runs no user code
+    /// (the next emit or connect removes what it did not count).
     pub fn receiver_count(&self) -> usize {
         self.core.receiver_count()
     }
@@ -415,11 +436,11 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// The connected receivers, in dispatch order.
     pub fn receivers(&self) -> Vec<ReceiverInfo> {
-        self.core.prune();
         let snap = self.core.subs.load();
         snap.items()
             .iter()
             .zip(snap.keys())
+            .filter(|(s, _)| Core::live(s))
             .map(|(s, &(id, priority))| ReceiverInfo { id, name: s.0.name().clone(), priority })
             .collect()
     }
@@ -429,37 +450,60 @@ impl<T: Send + Sync + 'static> Signal<T> {
         self.core.failures.load(Ordering::Relaxed)
     }
 
+    /// Counts a failure of `receiver` outside a dispatch (a replay, a
+    /// projection rebuild) and reports it on `mesh.receiver.failed`, as a
+    /// dispatch would.
+    pub(crate) fn report_failure(&self, receiver: Cow<'static, str>, message: String) {
+        self.core.failures.fetch_add(1, Ordering::Relaxed);
+        meta::failed_event(self.core.name, receiver, message);
+    }
+
     // ----- emitting ---------------------------------------------------
 
     /// Emits `data` to every receiver; returns what happened.
     ///
     /// With no receivers connected this is one atomic load, inlined into
     /// the caller.
+    ///
+    /// A payload larger than [`LARGE_PAYLOAD`] bytes is never passed down
+    /// by value: payload-only receivers get a reference to it where it is,
+    /// and an envelope, when one is needed, is built around it once, behind
+    /// an `Arc`.
     #[inline(always)]
     pub fn emit(&self, data: T) -> Emitted {
         if self.core.subs.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, None);
         }
         self.core.emit_data(data)
     }
 
     /// Emits `data` with `source` set: receivers connected with
     /// [`connect_from`](Self::connect_from) for another source skip it.
-    #[inline]
+    #[inline(always)]
     pub fn emit_from(&self, source: impl Into<Cow<'static, str>>, data: T) -> Emitted {
         if self.core.subs.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
-        self.core.emit_input(Input::Data(data, Some(source.into())))
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, Some(source.into()));
+        }
+        self.core.emit_slow(data, Some(source.into()), None)
     }
 
     /// Emits a prepared envelope (id, timestamp, source and metadata as
     /// given); the signal sets `name` and `seq`.
+    #[inline(always)]
     pub fn emit_event(&self, event: Event<T>) -> Emitted {
         if self.core.subs.len() == 0 && !self.core.has_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
-        self.core.emit_input(Input::Event(event))
+        if size_of::<Event<T>>() > LARGE_PAYLOAD {
+            return self.core.emit_shared_event(Arc::new(event));
+        }
+        self.core.emit_envelope(event)
     }
 
     /// Mutes the signal until the guard drops: emits (from any thread)
@@ -641,6 +685,9 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         } else if self.idle && !global_work() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, None);
+        }
         self.emit_slow(data)
     }
 
@@ -670,12 +717,8 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
     fn emit_slow(&self, data: T) -> Emitted {
-        let core = &*self.core;
-        // Relaxed: as above.
-        if core.muted.load(Ordering::Relaxed) != 0 || core.ordered.is_some() || core.has_work() {
-            return core.emit_input(Input::Data(data, None));
-        }
-        core.dispatch(&self.snapshot, Input::Data(data, None))
+        // The cached snapshot is current: the version was checked.
+        self.core.emit_slow(data, None, Some(&self.snapshot))
     }
 
     /// The signal this publisher emits on.
@@ -707,9 +750,9 @@ struct Aftermath {
 }
 
 impl<T: Send + Sync + 'static> Core<T> {
-    /// [`Signal::emit`] after the "anyone listening?" check: a bare payload
-    /// without a source skips the [`Input`] and [`Delivery`] plumbing when
-    /// no receiver needs the envelope.
+    /// [`Signal::emit`] after the "anyone listening?" check: the hot path
+    /// delivers a bare payload to payload-only receivers by reference;
+    /// anything else goes to [`emit_slow`](Self::emit_slow).
     #[inline]
     fn emit_data(&self, data: T) -> Emitted {
         // One branch for every reason to leave the fast path: muted, history
@@ -719,26 +762,174 @@ impl<T: Send + Sync + 'static> Core<T> {
             | u32::from(self.flags.load(Ordering::Relaxed))
             | u32::from(global_work());
         if gate != 0 || self.ordered.is_some() {
-            return self.emit_input(Input::Data(data, None));
+            return self.emit_slow(data, None, None);
         }
         let snap = self.subs.load();
         if snap.flags() & NEEDS_ENVELOPE != 0 {
-            return self.dispatch(&snap, Input::Data(data, None));
+            return self.emit_slow(data, None, Some(&snap));
         }
         self.run_payload(&snap, &data)
     }
 
-    /// Everything after the "anyone listening?" check.
-    fn emit_input(&self, input: Input<T>) -> Emitted {
+    /// Every emit of a payload that is not the hot path: the one place
+    /// that decides how an event travels.
+    ///
+    /// The payload is moved once: into an envelope in this frame, or —
+    /// when the envelope must outlive the dispatch or be shared (history,
+    /// middleware, global observers, a receiver that keeps it, an ordered
+    /// signal's queue) — into its `Arc`. Every later step takes it by
+    /// reference, so a large payload costs one copy and one frame's worth
+    /// of stack, whatever the path. `snap` is a current snapshot the caller
+    /// already holds, if any.
+    #[inline(never)]
+    pub(crate) fn emit_slow(
+        &self,
+        data: T,
+        source: Option<Cow<'static, str>>,
+        snap: Option<&Snapshot<SlotRef<T>>>,
+    ) -> Emitted {
         if self.muted.load(Ordering::Relaxed) != 0 {
             return Emitted::with(EmitStatus::Muted);
         }
-        match &self.ordered {
+        let loaded;
+        let snap = match snap {
+            Some(snap) => snap,
             None => {
-                let snap = self.subs.load();
-                self.dispatch(&snap, input)
+                loaded = self.subs.load();
+                &loaded
             }
-            Some(ordered) => self.emit_ordered(ordered, input),
+        };
+        let needs = snap.flags();
+        if self.has_work()
+            || needs & NEEDS_SHARED != 0
+            || (self.ordered.is_some() && needs & NEEDS_ENVELOPE != 0)
+        {
+            return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
+        }
+        if let Some(ordered) = &self.ordered {
+            return self.emit_ordered(ordered, Queued::Data(Box::new(data), source));
+        }
+        let failure = Cell::new(None);
+        if needs & NEEDS_ENVELOPE == 0 {
+            let d = Delivery {
+                data: &data,
+                event: None,
+                source: source.as_deref(),
+                shared: None,
+                failure: &failure,
+            };
+            return self.run(snap, &d);
+        }
+        let event = self.envelope(data, source, self.next_seq());
+        self.run_event(snap, &event, None, &failure)
+    }
+
+    /// [`Signal::emit_event`] after the "anyone listening?" check; as
+    /// [`emit_slow`](Self::emit_slow), the envelope is moved at most once.
+    #[inline(never)]
+    fn emit_envelope(&self, mut event: Event<T>) -> Emitted {
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        event.name = self.name;
+        let snap = self.subs.load();
+        if self.has_work() || self.ordered.is_some() || snap.flags() & NEEDS_SHARED != 0 {
+            return self.emit_shared(Arc::new(event));
+        }
+        event.seq = self.next_seq();
+        self.run_event(&snap, &event, None, &Cell::new(None))
+    }
+
+    /// A payload larger than [`LARGE_PAYLOAD`]: decided here, inlined
+    /// into the caller's frame, so the payload is read where it is
+    /// (payload-only receivers) or moved once, into its `Arc` envelope.
+    #[inline(always)]
+    fn emit_large(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
+        let gate = self.muted.load(Ordering::Relaxed)
+            | u32::from(self.flags.load(Ordering::Relaxed))
+            | u32::from(global_work());
+        if gate == 0 && self.ordered.is_none() {
+            let snap = self.subs.load();
+            if snap.flags() & NEEDS_ENVELOPE == 0 {
+                let failure = Cell::new(None);
+                let d = Delivery {
+                    data: &data,
+                    event: None,
+                    source: source.as_deref(),
+                    shared: None,
+                    failure: &failure,
+                };
+                return self.run(&snap, &d);
+            }
+        }
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        let (id, timestamp) = new_id();
+        let metadata = Metadata::new();
+        let event = Event { id, name: self.name, data, timestamp, source, metadata, seq: 0 };
+        self.emit_shared(Arc::new(event))
+    }
+
+    /// [`emit_envelope`](Self::emit_envelope) for an envelope already
+    /// behind its `Arc` (large payloads).
+    #[inline(never)]
+    fn emit_shared_event(&self, mut event: Arc<Event<T>>) -> Emitted {
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        if let Some(event) = Arc::get_mut(&mut event) {
+            event.name = self.name;
+        }
+        self.emit_shared(event)
+    }
+
+    /// A fresh envelope behind its `Arc`: middleware (on the emitting
+    /// thread, whichever thread delivers it), then delivery or, on an
+    /// ordered signal, the queue.
+    fn emit_shared(&self, mut event: Arc<Event<T>>) -> Emitted {
+        if self.has_work() && !self.filter(&mut event) {
+            return Emitted::with(EmitStatus::Filtered);
+        }
+        match &self.ordered {
+            Some(ordered) => self.emit_ordered(ordered, Queued::Event(event)),
+            None => self.deliver(event),
+        }
+    }
+
+    /// Numbers and records an envelope that passed middleware, then
+    /// dispatches it to the snapshot loaded *after* the history append
+    /// (what makes [`Signal::connect_with_replay`] exact).
+    fn deliver(&self, mut event: Arc<Event<T>>) -> Emitted {
+        self.record(&mut event);
+        self.run_event(&self.subs.load(), &event, Some(&event), &Cell::new(None))
+    }
+
+    /// Delivers one event an ordered signal queued (or is about to).
+    fn deliver_queued(&self, queued: Queued<T>) -> Emitted {
+        match queued {
+            Queued::Event(event) => self.deliver(event),
+            Queued::Data(data, source) => {
+                let snap = self.subs.load();
+                if self.has_work() || snap.flags() & NEEDS_ENVELOPE != 0 {
+                    // History, middleware or an envelope receiver came
+                    // since it was queued: it needs the envelope after all.
+                    let mut event = Arc::new(self.envelope(*data, source, 0));
+                    if self.has_work() && !self.filter(&mut event) {
+                        return Emitted::with(EmitStatus::Filtered);
+                    }
+                    return self.deliver(event);
+                }
+                let failure = Cell::new(None);
+                let d = Delivery {
+                    data: &*data,
+                    event: None,
+                    source: source.as_deref(),
+                    shared: None,
+                    failure: &failure,
+                };
+                self.run(&snap, &d)
+            }
         }
     }
 
@@ -752,20 +943,10 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// thread's dispatch, so receivers that emit (directly, or from threads
     /// they join) cannot deadlock, and events are delivered in one total
     /// order: `seq` is assigned by the single dispatcher.
-    fn emit_ordered(&self, ordered: &Ordered<T>, input: Input<T>) -> Emitted {
-        // Middleware runs here, on the emitting thread, whichever thread
-        // ends up delivering the event.
-        let input = if self.has_work() {
-            match self.prepare(input) {
-                Some(event) => Input::Prepared(event),
-                None => return Emitted::with(EmitStatus::Filtered),
-            }
-        } else {
-            input
-        };
+    fn emit_ordered(&self, ordered: &Ordered<T>, queued: Queued<T>) -> Emitted {
         let mut state = ordered.state.locked();
         if state.dispatching {
-            state.queue.push_back(input);
+            state.queue.push_back(queued);
             return Emitted::with(EmitStatus::Deferred);
         }
         state.dispatching = true;
@@ -783,13 +964,13 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
         }
         let mut turn = Turn(ordered, true);
-        let first = self.dispatch(&self.subs.load(), input);
+        let first = self.deliver_queued(queued);
         loop {
             let mut state = ordered.state.locked();
             match state.queue.pop_front() {
-                Some(input) => {
+                Some(queued) => {
                     drop(state);
-                    self.dispatch(&self.subs.load(), input);
+                    self.deliver_queued(queued);
                 }
                 None => {
                     state.dispatching = false;
@@ -797,51 +978,6 @@ impl<T: Send + Sync + 'static> Core<T> {
                     break first;
                 }
             }
-        }
-    }
-
-    /// Delivers one event to the receivers of `snap`.
-    #[inline]
-    fn dispatch(&self, snap: &Snapshot<SlotRef<T>>, input: Input<T>) -> Emitted {
-        if self.has_work() {
-            return self.emit_full(input);
-        }
-        let failure = Cell::new(None);
-        match input {
-            Input::Data(data, source) if snap.flags() & NEEDS_ENVELOPE == 0 => {
-                let d = Delivery {
-                    data: &data,
-                    event: None,
-                    source: source.as_deref(),
-                    shared: None,
-                    failure: &failure,
-                };
-                self.run(snap, &d)
-            }
-            Input::Data(data, source) => {
-                let ev = self.envelope(data, source, self.next_seq());
-                self.run_owned(snap, ev, &failure)
-            }
-            Input::Event(mut ev) | Input::Prepared(mut ev) => {
-                ev.name = self.name;
-                ev.seq = self.next_seq();
-                self.run_owned(snap, ev, &failure)
-            }
-        }
-    }
-
-    /// Delivers an envelope, behind an `Arc` when a receiver needs that.
-    pub(crate) fn run_owned(
-        &self,
-        snap: &Snapshot<SlotRef<T>>,
-        ev: Event<T>,
-        failure: &Cell<Option<String>>,
-    ) -> Emitted {
-        if snap.flags() & NEEDS_SHARED != 0 {
-            let ev = Arc::new(ev);
-            self.run_event(snap, &ev, Some(&ev), failure)
-        } else {
-            self.run_event(snap, &ev, None, failure)
         }
     }
 
@@ -958,17 +1094,12 @@ impl<T: Send + Sync + 'static> Core<T> {
                 failed += 1;
                 after.failures.push((items[i].0.name().clone(), message.unwrap_or_default()));
             }
-            if status & REMOVE != 0 {
-                let reason = if status & SKIPPED != 0 {
-                    DisconnectReason::Expired
-                } else {
-                    DisconnectReason::Once
-                };
+            // A one-shot that panicked unwound before it could ask to be
+            // removed, but it is spent: its expiry says so.
+            if let Some(reason) = items[i].0.expiry() {
                 after.removals.push((snap.keys()[i].0, reason));
-            } else if status & FAILED != 0 && items[i].0.expired() {
-                // A one-shot that panicked: it unwound before it could ask
-                // to be removed, but it is spent.
-                after.removals.push((snap.keys()[i].0, DisconnectReason::Once));
+            } else if status & REMOVE != 0 {
+                after.removals.push((snap.keys()[i].0, DisconnectReason::Expired));
             }
         }
         self.aftermath(after);
@@ -987,7 +1118,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             let removals = after.removals;
             self.remove(
                 |id, _| removals.iter().any(|&(r, _)| r == id),
-                |id| {
+                |id, _| {
                     removals
                         .iter()
                         .find(|&&(r, _)| r == id)
@@ -1008,7 +1139,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     pub(crate) fn remove(
         &self,
         which: impl FnMut(u64, &SlotRef<T>) -> bool,
-        reason: impl Fn(u64) -> DisconnectReason,
+        reason: impl Fn(u64, &SlotRef<T>) -> DisconnectReason,
     ) -> usize {
         let removed = self.subs.remove_where(which);
         let n = removed.len();
@@ -1017,7 +1148,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 meta::disconnected_event(
                     self.name,
                     ReceiverInfo { id, name: slot.0.name().clone(), priority },
-                    reason(id),
+                    reason(id, &slot),
                 );
             }
             // The slot (and the user's closure) drops here, outside the
@@ -1033,10 +1164,18 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// first, and the writer lock is taken only when an entry has expired.
     pub(crate) fn prune(&self) {
         let snap = self.subs.load();
-        if snap.flags() & MAY_EXPIRE != 0 && snap.items().iter().any(|s| s.0.expired()) {
+        if snap.flags() & MAY_EXPIRE != 0 && snap.items().iter().any(|s| s.0.expiry().is_some()) {
             drop(snap);
-            self.remove(|_, s| s.0.expired(), |_| DisconnectReason::Expired);
+            self.remove(
+                |_, s| s.0.expiry().is_some(),
+                |_, s| s.0.expiry().unwrap_or(DisconnectReason::Expired),
+            );
         }
+    }
+
+    /// Whether `slot` is live: connected and able to run again.
+    fn live(slot: &SlotRef<T>) -> bool {
+        slot.0.expiry().is_none()
     }
 }
 
@@ -1053,12 +1192,13 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl<T: Send + Sync + 'static> Detach for Core<T> {
     fn detach(&self, id: u64, reason: DisconnectReason) -> bool {
-        self.remove(|i, _| i == id, |_| reason) == 1
+        self.remove(|i, _| i == id, |_, _| reason) == 1
     }
 
     fn is_attached(&self, id: u64) -> bool {
-        self.prune();
-        self.subs.contains(id)
+        // A query: it reads, removes nothing and runs no user code.
+        let snap = self.subs.load();
+        snap.keys().iter().zip(snap.items()).any(|(&(i, _), s)| i == id && Self::live(s))
     }
 }
 
@@ -1069,9 +1209,23 @@ impl<T> Core<T> {
 }
 
 impl<T: Send + Sync + 'static> Core<T> {
+    /// The configuration as it is now.
+    pub(crate) fn config(&self) -> SignalConfig {
+        let history = self.extras.get().map_or(0, |x| x.history_capacity());
+        SignalConfig { ordered: self.ordered.is_some(), history }
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// Live receivers: a query, so spent one-shots and dead weak
+    /// receivers still in the list are left for the next emit or connect
+    /// to remove, and only not counted.
     pub(crate) fn receiver_count(&self) -> usize {
-        self.prune();
-        self.subs.len()
+        let snap = self.subs.load();
+        if snap.flags() & MAY_EXPIRE == 0 {
+            return snap.len();
+        }
+        snap.items().iter().filter(|s| Self::live(s)).count()
     }
 }
 

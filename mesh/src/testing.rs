@@ -17,11 +17,13 @@
 //!
 //! Scoping covers event types (`#[signal]`); signals made by hand
 //! (`Signal::new()`, `Namespace::signal`) and lookups by name are not
-//! scoped. Do not keep a `&'static` signal obtained inside a scope beyond
-//! it: scoped signals are recycled for later scopes (reset to no
-//! receivers, no middleware, their original history capacity, `seq` from
-//! 1). A receiver connected in a scope that owns a [`ScopeHandle`] of that
-//! scope keeps it alive (a reference cycle): it is then never recycled.
+//! scoped. Each scope makes its own signals and never hands them to
+//! another scope: a handle kept from [`EventType::signal`] after its scope
+//! ended still points at that scope's signal, which the end of the scope
+//! emptied (every receiver disconnected), so it reaches no later scope's
+//! receivers or recorders. A receiver connected in a scope that owns a
+//! [`ScopeHandle`] of that scope keeps the scope alive (a reference cycle):
+//! it then never ends.
 //!
 //! Outside tests the cost is one atomic load per `signal()` call while no
 //! scope exists.
@@ -66,21 +68,35 @@ use crate::sync::LockExt;
 /// is seen by this thread in program order.
 static LIVE_SCOPES: AtomicUsize = AtomicUsize::new(0);
 
-/// Recycled scoped signals, by event type: each entry is a leaked
-/// `&'static NamedSignal<T>`, reset before reuse. Bounded by the largest
-/// number of scopes alive at once, per event type.
-static POOL: Mutex<Vec<(TypeId, &'static (dyn Any + Send + Sync))>> = Mutex::new(Vec::new());
-
 thread_local! {
     /// The scopes entered on this thread, innermost last. A stack (not a
     /// single slot restored by each guard) so guards may drop in any order.
     static ENTERED: RefCell<Vec<Arc<Inner>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// One scope's signal of some event type, type-erased.
+trait ScopedSignal: Send + Sync {
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
+    /// Disconnects every receiver (the scope ended).
+    fn clear(&self);
+}
+
+impl<T: Send + Sync + 'static> ScopedSignal for NamedSignal<T> {
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+    fn clear(&self) {
+        self.disconnect_all();
+    }
+}
+
 /// A scope's state: its signals, by event type, and its all-recorders.
 struct Inner {
     include_globals: bool,
-    signals: Mutex<HashMap<TypeId, Scoped>>,
+    /// Each signal is the scope's own, made for it and never reused: a
+    /// handle kept after the scope ends still points at this scope's
+    /// (emptied) signal, never at another scope's.
+    signals: Mutex<HashMap<TypeId, Box<dyn ScopedSignal>>>,
     all: Mutex<Vec<Weak<Mutex<Vec<RecentEvent>>>>>,
 }
 
@@ -89,26 +105,15 @@ fn current() -> Option<Arc<Inner>> {
     ENTERED.with(|e| e.borrow().last().cloned())
 }
 
-/// One scoped signal and how to reset it for the pool.
-struct Scoped {
-    signal: &'static (dyn Any + Send + Sync),
-    /// Resets the signal to how it was made (history capacity included).
-    reset: fn(&'static (dyn Any + Send + Sync), usize),
-    /// Its history capacity when it was made.
-    history: usize,
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
         let signals = std::mem::take(&mut *self.signals.locked());
-        // Reset with no lock held: resetting drops receivers (user code)
-        // and emits meta events, which may end other scopes.
-        for scoped in signals.values() {
-            (scoped.reset)(scoped.signal, scoped.history);
+        // With no lock held: disconnecting drops receivers (user code) and
+        // emits meta events, which may end other scopes.
+        for signal in signals.values() {
+            signal.clear();
         }
-        let mut pool = POOL.locked();
-        pool.extend(signals.into_iter().map(|(type_id, scoped)| (type_id, scoped.signal)));
-        drop(pool);
+        drop(signals);
         LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -224,69 +229,50 @@ impl fmt::Debug for ScopeHandle {
     }
 }
 
-/// The scoped signal of `T` on this thread, if a scope is entered.
+/// The scoped signal of `T` on this thread, if a scope is entered; `make`
+/// creates it on the scope's first use of `T`.
 #[inline]
 pub(crate) fn scoped<T: EventType>(
-    make: fn() -> NamedSignal<T>,
-    connect_globals: fn(&NamedSignal<T>),
-) -> Option<&'static NamedSignal<T>> {
+    make: impl FnOnce() -> NamedSignal<T>,
+) -> Option<NamedSignal<T>> {
     if LIVE_SCOPES.load(Ordering::Relaxed) == 0 {
         return None;
     }
-    scoped_slow(make, connect_globals)
+    scoped_slow(make)
 }
 
 #[cold]
-fn scoped_slow<T: EventType>(
-    make: fn() -> NamedSignal<T>,
-    connect_globals: fn(&NamedSignal<T>),
-) -> Option<&'static NamedSignal<T>> {
+fn scoped_slow<T: EventType>(make: impl FnOnce() -> NamedSignal<T>) -> Option<NamedSignal<T>> {
     let inner = current()?;
     let lookup = |inner: &Inner| {
         let signals = inner.signals.locked();
-        signals.get(&TypeId::of::<T>()).map(|s| s.signal)
+        signals.get(&TypeId::of::<T>()).and_then(|s| s.as_any().downcast_ref().cloned())
     };
     if let Some(signal) = lookup(&inner) {
-        return signal.downcast_ref::<NamedSignal<T>>();
+        return Some(signal);
     }
     // Made with no lock held: connecting the global receivers emits meta
     // events, whose receivers may resolve other scoped signals.
-    let recycled = {
-        let mut pool = POOL.locked();
-        let at = pool.iter().position(|(t, _)| *t == TypeId::of::<T>());
-        at.map(|i| pool.swap_remove(i).1)
-    };
-    let signal: &'static (dyn Any + Send + Sync) = match recycled {
-        Some(s) => s,
-        None => Box::leak(Box::new(make())),
-    };
-    let typed = signal.downcast_ref::<NamedSignal<T>>()?;
+    let signal = make();
     if inner.include_globals {
-        connect_globals(typed);
+        for receiver in crate::__private::connect_globals(&signal) {
+            crate::meta::connected_event(T::NAME, receiver);
+        }
     }
-    let history = typed.history_capacity();
     let mut signals = inner.signals.locked();
     match signals.entry(TypeId::of::<T>()) {
         Entry::Occupied(winner) => {
-            // Another thread of this scope got there first: use its signal,
-            // return ours to the pool.
-            let winner = winner.get().signal;
+            // Another thread of this scope got there first: use its signal;
+            // ours is dropped (after the lock) with its receivers.
+            let winner = winner.get().as_any().downcast_ref().cloned();
             drop(signals);
-            reset::<T>(signal, history);
-            POOL.locked().push((TypeId::of::<T>(), signal));
-            winner.downcast_ref::<NamedSignal<T>>()
+            drop(signal);
+            winner
         }
         Entry::Vacant(slot) => {
-            slot.insert(Scoped { signal, reset: reset::<T>, history });
-            Some(typed)
+            slot.insert(Box::new(signal.clone()));
+            Some(signal)
         }
-    }
-}
-
-fn reset<T: Send + Sync + 'static>(signal: &'static (dyn Any + Send + Sync), history: usize) {
-    if let Some(s) = signal.downcast_ref::<NamedSignal<T>>() {
-        s.reset();
-        s.set_history_capacity(history);
     }
 }
 
@@ -307,7 +293,7 @@ fn reset<T: Send + Sync + 'static>(signal: &'static (dyn Any + Send + Sync), his
 /// assert_eq!((ev.id, ev.timestamp, ev.source.as_deref()), (Uuid::nil(), at, Some("sim")));
 /// ```
 pub fn inject<T: EventType>(event: Event<T>) -> Emitted {
-    T::signal().emit_event(event)
+    T::with_signal(|s| s.emit_event(event))
 }
 
 /// Captures the events of one signal for assertions.
@@ -325,7 +311,7 @@ impl<T: Clone + Send + Sync + 'static> Recorder<T> {
     where
         T: EventType,
     {
-        Self::on(T::signal())
+        Self::on(&T::signal())
     }
 
     /// Records any signal.
