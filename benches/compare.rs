@@ -46,7 +46,7 @@ use std::sync::{Arc, Barrier, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use mesh::{Event, EventType, NamedSignal, Namespace, ScopedConnection, Signal};
+use mesh::{Event, EventType, Namespace, ScopedConnection, Signal};
 use signals2::{Connect1, Emit1};
 
 // ----- the event and the receivers --------------------------------------
@@ -947,7 +947,7 @@ fn memory() -> Memory {
         names.iter().map(|name| MEM.signal::<Tick>(name).expect("valid")).collect::<Vec<_>>()
     });
     // The Vec holding the handles is the caller's, not the signal's.
-    let named_signal = named_signal - std::mem::size_of::<NamedSignal<Tick>>() as f64;
+    let named_signal = named_signal - std::mem::size_of::<Signal<Tick>>() as f64;
     drop(signals);
     let (anonymous_signal, signals) =
         bytes_per(COUNT, || (0..COUNT).map(|_| Signal::<Tick>::new()).collect::<Vec<_>>());

@@ -23,6 +23,8 @@
 //!
 //! The macros never panic.
 
+#![forbid(unsafe_code)]
+
 mod attr;
 mod krate;
 mod names;

@@ -191,7 +191,9 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
         Some(inner) => quote_spanned!(span=> #inner),
         None => quote_spanned!(span=> <#arg as #krate::__private::ReceiverArg>::Payload),
     };
-    let event_id = quote_spanned!(span=> #krate::__private::event_type_id::<__MeshPayload>);
+    // A local function, so the "required by a bound" note points at the
+    // `#[receiver]`, not into mesh's private support module.
+    let event_id = quote_spanned!(span=> __mesh_event_id::<__MeshPayload>);
     // The function is connected through a closure that converts its
     // result with a local generic function bounded on `ReceiverResult`:
     // a wrong return type (an error that is not `Display`) is reported on
@@ -218,6 +220,9 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
                 options: #krate::ConnectOptions,
             ) -> #krate::__private::Connected {
                 #connect
+            }
+            fn __mesh_event_id<P: #krate::EventType>() -> ::core::any::TypeId {
+                ::core::any::TypeId::of::<P>()
             }
             #[inline(always)]
             fn __mesh_result<R: #krate::ReceiverResult>(

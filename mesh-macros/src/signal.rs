@@ -191,7 +191,7 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
 
             #[inline]
             fn with_signal<__MeshR>(
-                f: impl ::core::ops::FnOnce(&#krate::NamedSignal<Self>) -> __MeshR,
+                f: impl ::core::ops::FnOnce(&#krate::Signal<Self>) -> __MeshR,
             ) -> __MeshR {
                 fn __mesh_debug() -> ::core::option::Option<#krate::__private::DebugFn<#ident>> {
                     #[allow(unused_imports)]
@@ -213,7 +213,7 @@ fn fallback(ident: &Ident, krate: &TokenStream) -> TokenStream {
         impl #krate::EventType for #ident {
             const NAME: &'static str = "";
             fn with_signal<__MeshR>(
-                _: impl ::core::ops::FnOnce(&#krate::NamedSignal<Self>) -> __MeshR,
+                _: impl ::core::ops::FnOnce(&#krate::Signal<Self>) -> __MeshR,
             ) -> __MeshR {
                 ::core::unreachable!("compilation failed: see the #[signal] error")
             }

@@ -123,6 +123,7 @@ impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Metad
 /// signal.emit_event(Event::new(7).with_source("sensor").with_meta("unit", "celsius"));
 /// ```
 #[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Event<T> {
     /// Unique, time-ordered id (UUID v7).
     pub id: Uuid,

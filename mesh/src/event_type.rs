@@ -2,7 +2,7 @@
 //!
 //! `#[signal]` implements [`EventType`] for a struct or enum: it fixes the
 //! type's full signal name at compile time ([`EventType::NAME`]) and gives it
-//! one process-wide [`NamedSignal`], created and registered on first use.
+//! one process-wide named [`Signal`], created and registered on first use.
 //! Every `#[receiver]` for the type, in every linked crate, is connected
 //! before that first use returns, so no event can be emitted before its
 //! global receivers are in place.
@@ -40,8 +40,8 @@
 
 use std::borrow::Cow;
 
-use crate::registry::NamedSignal;
-use crate::signal::Emitted;
+use crate::event::Event;
+use crate::signal::{Emitted, Signal};
 
 /// A payload type with a static named signal; implemented by `#[signal]`.
 ///
@@ -63,14 +63,14 @@ pub trait EventType: Send + Sync + Sized + 'static {
     /// The reference lives only as long as the call, so it can never
     /// outlive a testing scope; use [`signal`](Self::signal) for a handle
     /// to keep.
-    fn with_signal<R>(f: impl FnOnce(&NamedSignal<Self>) -> R) -> R;
+    fn with_signal<R>(f: impl FnOnce(&Signal<Self>) -> R) -> R;
 
     /// A handle to the type's signal (see [`with_signal`](Self::with_signal)
     /// for which one). The handle is owned: one kept from a testing scope
     /// stays that scope's signal after the scope ends, and reaches no
     /// other scope.
-    fn signal() -> NamedSignal<Self> {
-        Self::with_signal(NamedSignal::clone)
+    fn signal() -> Signal<Self> {
+        Self::with_signal(Signal::clone)
     }
 
     /// Emits `self` on the type's signal.
@@ -84,4 +84,25 @@ pub trait EventType: Send + Sync + Sized + 'static {
     fn emit_from(self, source: impl Into<Cow<'static, str>>) -> Emitted {
         Self::with_signal(|s| s.emit_from(source, self))
     }
+}
+
+/// The argument of a `#[receiver]` function: `T` or `Event<T>` for an event
+/// type `T` (implemented for those only; used by the macro). Resolving the payload through a trait (not by reading tokens)
+/// keeps type aliases and re-exports working.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type",
+    label = "a receiver takes `&T` or `&Event<T>` where `T` has `#[signal]`",
+    note = "consider adding `#[signal]` to the definition of the payload type"
+)]
+pub trait ReceiverArg {
+    /// The event type.
+    type Payload: EventType;
+}
+
+impl<T: EventType> ReceiverArg for T {
+    type Payload = T;
+}
+
+impl<T: EventType> ReceiverArg for Event<T> {
+    type Payload = T;
 }

@@ -106,6 +106,7 @@ impl<I: Clone> Ring<I> {
 
 /// One entry of the process-wide [`recent`] view.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecentEvent {
     /// Full name of the signal (`""` if anonymous).
     pub name: &'static str,

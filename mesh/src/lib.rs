@@ -72,11 +72,12 @@
 //! one atomic load; with payload-only receivers no id or clock is read.
 
 #![warn(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 // Lets the macros' `::mesh::…` paths resolve inside this crate too.
 extern crate self as mesh;
 
+pub mod collect;
 pub mod connection;
 pub mod event;
 pub mod event_type;
@@ -84,12 +85,12 @@ pub mod history;
 pub mod meta;
 pub mod middleware;
 pub mod name;
-pub mod namespace;
+mod namespace;
 mod pipeline;
 pub mod projection;
-pub mod receiver;
+mod receiver;
 pub mod registry;
-pub mod signal;
+mod signal;
 mod subscribers;
 mod sync;
 pub mod testing;
@@ -108,14 +109,22 @@ pub use event::{Event, Metadata, Uuid};
 pub use event_type::EventType;
 pub use namespace::Namespace;
 pub use receiver::{ConnectOptions, IntoReceiver, IntoWeakReceiver, ReceiverInfo, ReceiverResult};
-pub use registry::{NamedSignal, RegistryError, SignalRef};
-pub use signal::{EmitStatus, Emitted, MuteGuard, Publisher, Signal, SignalConfig, WeakSignal};
+pub use registry::{RegistryError, SignalRef};
+pub use signal::{
+    EmitStatus, Emitted, LARGE_PAYLOAD, MuteGuard, Publisher, Signal, SignalConfig, WeakSignal,
+};
+
+/// The old name of a named [`Signal`]: a signal with a dotted name is a
+/// `Signal` (its [`name`](Signal::name) is not empty), not another type.
+#[deprecated(since = "0.1.0", note = "use `Signal<T>`: named and anonymous signals are one type")]
+pub type NamedSignal<T> = Signal<T>;
 
 /// Everything a typical user needs: `use mesh::prelude::*;`.
 pub mod prelude {
+    pub use crate::middleware::{Flow, Middleware};
     pub use crate::{
-        ConnectOptions, Connection, Event, EventType, NamedSignal, Namespace, ScopedConnection,
-        Signal, SignalConfig, receiver, signal,
+        ConnectOptions, Connection, Event, EventType, Namespace, ScopedConnection, Signal,
+        SignalConfig, receiver, signal,
     };
 }
 

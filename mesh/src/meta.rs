@@ -6,7 +6,7 @@
 //! | `mesh.receiver.disconnected` | [`ReceiverDisconnected`] | any receiver is removed: explicitly, by a scoped guard, weak clean-up, a spent one-shot, or `disconnect_all` |
 //! | `mesh.receiver.failed` | [`ReceiverFailed`] | a receiver panicked or returned `Err` |
 //!
-//! They are ordinary [`NamedSignal`]s registered under the reserved `mesh`
+//! They are ordinary named [`Signal`]s registered under the reserved `mesh`
 //! namespace, so they can be looked up by name like any other. Payloads are
 //! only built when someone listens: with no meta receivers, connecting and
 //! disconnecting cost one extra atomic load each.
@@ -37,7 +37,8 @@ use std::borrow::Cow;
 
 use crate::connection::DisconnectReason;
 use crate::receiver::ReceiverInfo;
-use crate::registry::{NamedSignal, registry};
+use crate::registry::registry;
+use crate::signal::Signal;
 
 /// Full name of the failure meta-signal.
 pub const FAILED: &str = "mesh.receiver.failed";
@@ -48,18 +49,25 @@ pub const DISCONNECTED: &str = "mesh.receiver.disconnected";
 
 /// Payload of `mesh.receiver.connected`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiverConnected {
     /// Full name of the signal (`""` if anonymous).
     pub signal: &'static str,
+    /// The signal's [`id`](crate::Signal::id): tells anonymous signals
+    /// apart.
+    pub signal_id: u64,
     /// The receiver.
     pub receiver: ReceiverInfo,
 }
 
 /// Payload of `mesh.receiver.disconnected`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiverDisconnected {
     /// Full name of the signal (`""` if anonymous).
     pub signal: &'static str,
+    /// The signal's [`id`](crate::Signal::id).
+    pub signal_id: u64,
     /// The receiver.
     pub receiver: ReceiverInfo,
     /// Why it was removed.
@@ -68,9 +76,12 @@ pub struct ReceiverDisconnected {
 
 /// Payload of `mesh.receiver.failed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiverFailed {
     /// Full name of the signal (`""` if anonymous).
     pub signal: &'static str,
+    /// The signal's [`id`](crate::Signal::id).
+    pub signal_id: u64,
     /// Name of the receiver that failed.
     pub receiver: Cow<'static, str>,
     /// The error's `Display`, or `panicked: <message>` for a panic.
@@ -78,17 +89,17 @@ pub struct ReceiverFailed {
 }
 
 /// The `mesh.receiver.connected` signal.
-pub fn connected() -> &'static NamedSignal<ReceiverConnected> {
+pub fn connected() -> &'static Signal<ReceiverConnected> {
     &registry().meta.connected
 }
 
 /// The `mesh.receiver.disconnected` signal.
-pub fn disconnected() -> &'static NamedSignal<ReceiverDisconnected> {
+pub fn disconnected() -> &'static Signal<ReceiverDisconnected> {
     &registry().meta.disconnected
 }
 
 /// The `mesh.receiver.failed` signal.
-pub fn failed() -> &'static NamedSignal<ReceiverFailed> {
+pub fn failed() -> &'static Signal<ReceiverFailed> {
     &registry().meta.failed
 }
 
@@ -100,21 +111,27 @@ pub(crate) fn wants_disconnected() -> bool {
     disconnected().core().subs.len() > 0
 }
 
-pub(crate) fn connected_event(signal: &'static str, receiver: ReceiverInfo) {
-    connected().emit(ReceiverConnected { signal, receiver });
+pub(crate) fn connected_event(signal: &'static str, signal_id: u64, receiver: ReceiverInfo) {
+    connected().emit(ReceiverConnected { signal, signal_id, receiver });
 }
 
 pub(crate) fn disconnected_event(
     signal: &'static str,
+    signal_id: u64,
     receiver: ReceiverInfo,
     reason: DisconnectReason,
 ) {
-    disconnected().emit(ReceiverDisconnected { signal, receiver, reason });
+    disconnected().emit(ReceiverDisconnected { signal, signal_id, receiver, reason });
 }
 
-pub(crate) fn failed_event(signal: &'static str, receiver: Cow<'static, str>, message: String) {
+pub(crate) fn failed_event(
+    signal: &'static str,
+    signal_id: u64,
+    receiver: Cow<'static, str>,
+    message: String,
+) {
     // A failing failure handler is counted, not reported again.
     if signal != FAILED {
-        failed().emit(ReceiverFailed { signal, receiver, message });
+        failed().emit(ReceiverFailed { signal, signal_id, receiver, message });
     }
 }

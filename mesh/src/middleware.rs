@@ -241,7 +241,57 @@ pub struct MiddlewareHandle {
 impl MiddlewareHandle {
     /// Removes the middleware; false if it was already removed.
     pub fn remove(self) -> bool {
+        self.remove_ref()
+    }
+
+    fn remove_ref(&self) -> bool {
         self.chain.upgrade().is_some_and(|c| c.remove_middleware(self.id))
+    }
+
+    /// Turns this handle into a guard that removes the middleware when
+    /// dropped, as [`ScopedConnection`](crate::ScopedConnection) does for
+    /// receivers.
+    ///
+    /// ```
+    /// use mesh::{Event, Signal, middleware::Flow};
+    /// let s = Signal::<u32>::new();
+    /// s.connect(|_: &u32| {});
+    /// {
+    ///     let _odd_only = s
+    ///         .add_middleware(|ev: &mut Event<u32>| if ev.data % 2 == 1 { Flow::Continue } else { Flow::Drop })
+    ///         .scoped();
+    ///     assert_eq!(s.emit(2).delivered, 0);
+    /// }
+    /// assert_eq!(s.emit(2).delivered, 1);
+    /// ```
+    pub fn scoped(self) -> ScopedMiddleware {
+        ScopedMiddleware { handle: self, armed: true }
+    }
+}
+
+/// A middleware that is removed when this guard drops; see
+/// [`MiddlewareHandle::scoped`].
+#[must_use = "dropping a ScopedMiddleware removes the middleware at once"]
+#[derive(Debug)]
+pub struct ScopedMiddleware {
+    handle: MiddlewareHandle,
+    /// Cleared by [`release`](Self::release): then dropping does nothing.
+    armed: bool,
+}
+
+impl ScopedMiddleware {
+    /// Gives up the guard: the middleware stays.
+    pub fn release(mut self) -> MiddlewareHandle {
+        self.armed = false;
+        MiddlewareHandle { chain: self.handle.chain.clone(), id: self.handle.id }
+    }
+}
+
+impl Drop for ScopedMiddleware {
+    fn drop(&mut self) {
+        if self.armed {
+            self.handle.remove_ref();
+        }
     }
 }
 

@@ -31,7 +31,8 @@
 use std::fmt;
 
 use crate::name::{join, validate_name, validate_segment};
-use crate::registry::{self, NamedSignal, RegistryError, SignalRef};
+use crate::registry::{self, RegistryError, SignalRef};
+use crate::signal::Signal;
 use crate::signal::SignalConfig;
 
 /// Longest full namespace name, in bytes.
@@ -105,7 +106,7 @@ impl Namespace {
     pub fn signal<T: Send + Sync + 'static>(
         &'static self,
         name: &str,
-    ) -> Result<NamedSignal<T>, RegistryError> {
+    ) -> Result<Signal<T>, RegistryError> {
         self.signal_with(name, SignalConfig::new())
     }
 
@@ -115,7 +116,7 @@ impl Namespace {
         &'static self,
         name: &str,
         config: SignalConfig,
-    ) -> Result<NamedSignal<T>, RegistryError> {
+    ) -> Result<Signal<T>, RegistryError> {
         let full = join(self.name(), name);
         match validate_name(name) {
             Ok(()) => registry::register(&full, config),

@@ -224,7 +224,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     fn middleware_failed(&self, name: Cow<'static, str>, panic: &(dyn std::any::Any + Send)) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let receiver = Cow::Owned(format!("middleware {name}"));
-        meta::failed_event(self.name, receiver, crate::signal::panic_message(panic));
+        meta::failed_event(self.name, self.id, receiver, crate::signal::panic_message(panic));
     }
 }
 
@@ -349,6 +349,22 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
     fn expiry(&self) -> Option<crate::connection::DisconnectReason> {
         self.inner.0.expiry()
     }
+
+    fn token(&self) -> Option<u64> {
+        self.inner.0.token()
+    }
+
+    fn sources(&self) -> &[Cow<'static, str>] {
+        self.inner.0.sources()
+    }
+
+    fn is_once(&self) -> bool {
+        self.inner.0.is_once()
+    }
+
+    fn key(&self) -> Option<&crate::receiver::Key> {
+        self.inner.0.key()
+    }
 }
 
 impl<T: Send + Sync + 'static> Signal<T> {
@@ -405,8 +421,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let id = core.subs.insert(priority, SlotRef(Arc::new(entry)));
         drop(ring);
         if meta::wants_connected() {
-            let name = slot.inner.0.name().clone();
-            meta::connected_event(core.name, ReceiverInfo { id, name, priority });
+            let info = ReceiverInfo::of(id, priority, &slot.inner);
+            meta::connected_event(core.name, core.id, info);
         }
         let mut live = self.replay_all(id, &slot.inner, &history);
         while live {

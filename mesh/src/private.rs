@@ -9,33 +9,14 @@ use std::marker::PhantomData;
 pub use inventory;
 use std::sync::OnceLock;
 
-use crate::event::Event;
 use crate::event_type::EventType;
 use crate::namespace::Namespace;
 use crate::receiver::{ConnectOptions, IntoReceiver, ReceiverInfo, ReceiverResult};
-use crate::registry::{self, NamedSignal};
+use crate::registry;
+use crate::signal::Signal;
 use crate::signal::SignalConfig;
 
-/// The argument of a `#[receiver]` function: `T` or `Event<T>` for an event
-/// type `T`. Resolving the payload through a trait (not by reading tokens)
-/// keeps type aliases and re-exports working.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an event type",
-    label = "a receiver takes `&T` or `&Event<T>` where `T` has `#[signal]`",
-    note = "consider adding `#[signal]` to the definition of the payload type"
-)]
-pub trait ReceiverArg {
-    /// The event type.
-    type Payload: EventType;
-}
-
-impl<T: EventType> ReceiverArg for T {
-    type Payload = T;
-}
-
-impl<T: EventType> ReceiverArg for Event<T> {
-    type Payload = T;
-}
+pub use crate::event_type::ReceiverArg;
 
 /// A `#[receiver]`, collected at link time.
 pub struct StaticReceiver {
@@ -47,7 +28,7 @@ pub struct StaticReceiver {
     pub priority: i32,
     /// The `source = "..."` option.
     pub source: Option<&'static str>,
-    /// Connects the function to the signal passed as `&NamedSignal<T>`,
+    /// Connects the function to the signal passed as `&Signal<T>`,
     /// without announcing it.
     pub connect: fn(&dyn Any, ConnectOptions) -> Connected,
 }
@@ -59,16 +40,11 @@ pub struct NamespaceDecl(pub &'static Namespace);
 
 inventory::collect!(NamespaceDecl);
 
-/// `TypeId::of::<T>` as a function pointer, for event types only.
-pub fn event_type_id<T: EventType>() -> TypeId {
-    TypeId::of::<T>()
-}
-
 /// The static signal of an event type: what `#[signal]` puts in a
 /// `static` (see the [`event_type`](crate::event_type) module docs for the
 /// initialisation protocol).
 pub struct StaticSignal<T: 'static> {
-    cell: OnceLock<NamedSignal<T>>,
+    cell: OnceLock<Signal<T>>,
     config: SignalConfig,
     debug: fn() -> Option<DebugFn<T>>,
 }
@@ -83,7 +59,7 @@ impl<T: EventType> StaticSignal<T> {
     /// Runs `f` with the signal: inside a testing scope the scope's, else
     /// the process-wide one.
     #[inline]
-    pub fn with<R>(&'static self, f: impl FnOnce(&NamedSignal<T>) -> R) -> R {
+    pub fn with<R>(&'static self, f: impl FnOnce(&Signal<T>) -> R) -> R {
         if let Some(scoped) = crate::testing::scoped::<T>(|| self.unregistered()) {
             return f(&scoped);
         }
@@ -104,7 +80,7 @@ impl<T: EventType> StaticSignal<T> {
     /// stays uninitialised, so every use panics with the same message.
     #[cold]
     #[inline(never)]
-    fn init(&'static self) -> &'static NamedSignal<T> {
+    fn init(&'static self) -> &'static Signal<T> {
         let mut connected = Vec::new();
         let signal = self.cell.get_or_init(|| {
             let signal = registry::register::<T>(T::NAME, self.config)
@@ -117,14 +93,14 @@ impl<T: EventType> StaticSignal<T> {
         });
         // Only the thread that ran the initialiser has anything to announce.
         for receiver in connected {
-            crate::meta::connected_event(T::NAME, receiver);
+            crate::meta::connected_event(T::NAME, signal.id(), receiver);
         }
         signal
     }
 
     /// A signal like this one, registered nowhere: for testing scopes.
-    fn unregistered(&self) -> NamedSignal<T> {
-        let signal = NamedSignal::unregistered(T::NAME, self.config);
+    fn unregistered(&self) -> Signal<T> {
+        let signal = Signal::build(T::NAME, self.config);
         if let Some(debug) = (self.debug)() {
             signal.set_debug(debug);
         }
@@ -139,13 +115,17 @@ pub type Connected = Option<ReceiverInfo>;
 
 /// Connects every `#[receiver]` for `T` in (priority descending, name)
 /// order, quietly: returns what to announce on `mesh.receiver.connected`.
-pub(crate) fn connect_globals<T: EventType>(signal: &NamedSignal<T>) -> Vec<ReceiverInfo> {
+pub(crate) fn connect_globals<T: EventType>(signal: &Signal<T>) -> Vec<ReceiverInfo> {
     let mut receivers: Vec<&StaticReceiver> =
         inventory::iter::<StaticReceiver>().filter(|r| (r.event)() == TypeId::of::<T>()).collect();
     receivers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
     let mut connected = Vec::with_capacity(receivers.len());
     for r in receivers {
-        let mut options = ConnectOptions::new().priority(r.priority).name(Cow::Borrowed(r.name));
+        // A `#[receiver]`'s identity is its name: connected once per signal.
+        let mut options = ConnectOptions::new()
+            .priority(r.priority)
+            .name(Cow::Borrowed(r.name))
+            .key(Cow::Borrowed(r.name));
         if let Some(source) = r.source {
             options = options.source(source);
         }
@@ -214,15 +194,15 @@ pub fn failure<R: ReceiverResult>(result: R) -> Result<(), Failure> {
     }
 }
 
-/// Connects `f` to `signal` if it is a `NamedSignal<P>`, quietly (the
+/// Connects `f` to `signal` if it is a `Signal<P>`, quietly (the
 /// caller announces it).
 pub fn connect_static<P, M, F>(signal: &dyn Any, options: ConnectOptions, f: F) -> Connected
 where
     P: Send + Sync + 'static,
     F: IntoReceiver<P, M>,
 {
-    let signal = signal.downcast_ref::<NamedSignal<P>>()?;
-    Some(signal.connect_quiet(options, f))
+    let signal = signal.downcast_ref::<Signal<P>>()?;
+    signal.connect_quiet(options, f)
 }
 
 /// Length of `<namespace>.<name>` (or `<name>` at the root).

@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use crate::connection::Connection;
 use crate::event::{Event, Uuid};
 use crate::event_type::EventType;
-use crate::receiver::{ConnectOptions, DELIVERED, Delivery, FAILED, Handler, Status, make_slot};
+use crate::receiver::{ConnectOptions, DELIVERED, Delivery, FAILED, Handler, Status};
 use crate::signal::{Signal, WeakSignal};
 use crate::sync::{LockExt, RwLockExt};
 use std::time::SystemTime;
@@ -275,7 +275,7 @@ where
             _event: PhantomData,
         };
         let options = ConnectOptions::new().name(shared.name.clone());
-        self.signal.attach(0, make_slot(folder, options, ""))
+        self.signal.connect_handler(folder, options, "", true).0
     }
 
     fn replay<'a>(&'a self, shared: &'a Shared<S>) -> Result<ReplayBatch<'a, S>, ProjectionError> {

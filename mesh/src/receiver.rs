@@ -14,6 +14,7 @@
 //! fits. Annotate the closure's argument type (`|ev: &Event<T>| …`) so it is
 //! known which shape you mean.
 
+use std::any::TypeId;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt::Display;
@@ -81,6 +82,8 @@ pub(crate) const MAY_EXPIRE: u8 = 2;
 /// Slot flag: the receiver needs the envelope behind an `Arc` (a replaying
 /// receiver buffers live events while it catches up).
 pub(crate) const NEEDS_SHARED: u8 = 4;
+/// Slot flag: a weak receiver (for [`ReceiverInfo::weak`]).
+pub(crate) const WEAK: u8 = 8;
 
 /// The calling convention every connected receiver is reduced to.
 #[doc(hidden)]
@@ -98,6 +101,37 @@ pub trait Handler<T>: Send + Sync + 'static {
     fn expired(&self) -> bool {
         false
     }
+    /// The receiver's identity, where Rust gives it one (see [`Key`]).
+    fn key(&self) -> Option<Key> {
+        None
+    }
+    /// A responder's token (see `collect`).
+    fn token(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A receiver's identity: connecting a receiver whose key is already
+/// connected to the signal returns the existing connection instead of a
+/// second one (Blinker's "connecting twice is idempotent").
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
+pub enum Key {
+    /// A function item (`fn on_ping(..)`): its type is the function.
+    Fn(TypeId),
+    /// A function item called as a method of one weakly held object.
+    Method(TypeId, usize),
+    /// An explicit key ([`ConnectOptions::key`]); `#[receiver]`s use their
+    /// name.
+    Named(Cow<'static, str>),
+}
+
+/// The identity of `F` if it is a function item: a zero-sized type that is
+/// not a closure. Closures get none: every closure *value* may be meant as
+/// a separate receiver, even two made by one expression.
+fn fn_key<F: 'static>() -> Option<TypeId> {
+    (size_of::<F>() == 0 && !std::any::type_name::<F>().contains("{{closure}}"))
+        .then(TypeId::of::<F>)
 }
 
 /// Marker: a receiver taking `&T`.
@@ -179,6 +213,9 @@ impl<T: 'static, F: Fn(&T) -> R + Send + Sync + 'static, R: ReceiverResult> Hand
     for PayloadFn<F, R>
 {
     const ENVELOPE: bool = false;
+    fn key(&self) -> Option<Key> {
+        fn_key::<F>().map(Key::Fn)
+    }
     #[inline(always)]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         report((self.0)(d.data).into_failure(), d)
@@ -189,6 +226,9 @@ impl<T: 'static, F: Fn(&Event<T>) -> R + Send + Sync + 'static, R: ReceiverResul
     for EnvelopeFn<F, R>
 {
     const ENVELOPE: bool = true;
+    fn key(&self) -> Option<Key> {
+        fn_key::<F>().map(Key::Fn)
+    }
     #[inline(always)]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         // The dispatcher builds the envelope whenever a snapshot holds an
@@ -270,6 +310,9 @@ where
     fn expired(&self) -> bool {
         self.0.strong_count() == 0
     }
+    fn key(&self) -> Option<Key> {
+        fn_key::<F>().map(|f| Key::Method(f, self.0.as_ptr() as *const () as usize))
+    }
     #[inline]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         match self.0.upgrade() {
@@ -291,6 +334,9 @@ where
     fn expired(&self) -> bool {
         self.0.strong_count() == 0
     }
+    fn key(&self) -> Option<Key> {
+        fn_key::<F>().map(|f| Key::Method(f, self.0.as_ptr() as *const () as usize))
+    }
     #[inline]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         match (self.0.upgrade(), d.event) {
@@ -307,7 +353,7 @@ where
 /// use mesh::{ConnectOptions, Signal};
 /// let s = Signal::<u8>::new();
 /// let _c = s.connect_with(
-///     ConnectOptions::new().priority(10).source("db").once().name("audit"),
+///     ConnectOptions::new().priority(10).source("db").source("cache").once().name("audit"),
 ///     |x: &u8| println!("{x}"),
 /// );
 /// ```
@@ -315,9 +361,11 @@ where
 #[must_use]
 pub struct ConnectOptions {
     pub(crate) priority: i32,
-    pub(crate) source: Option<Cow<'static, str>>,
+    /// Empty: any source.
+    pub(crate) sources: Vec<Cow<'static, str>>,
     pub(crate) once: bool,
     pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) key: Option<Cow<'static, str>>,
 }
 
 impl ConnectOptions {
@@ -334,8 +382,38 @@ impl ConnectOptions {
     }
 
     /// Only events whose `source` equals this (Blinker's `sender=`).
+    /// Given more than once, events from any of the sources given.
     pub fn source(mut self, source: impl Into<Cow<'static, str>>) -> Self {
-        self.source = Some(source.into());
+        self.sources.push(source.into());
+        self
+    }
+
+    /// Only events from one of `sources` (none: any source, the default).
+    pub fn sources<S: Into<Cow<'static, str>>>(
+        mut self,
+        sources: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.sources.extend(sources.into_iter().map(Into::into));
+        self
+    }
+
+    /// Gives the receiver an identity: connecting another receiver with
+    /// the same key to the same signal returns the existing connection
+    /// (with its source filter widened to the new one's) instead of a
+    /// second receiver. Function items have an identity of their own (the
+    /// function) and `#[receiver]`s their name; closures have none unless
+    /// given a key.
+    ///
+    /// ```
+    /// use mesh::{ConnectOptions, Signal};
+    /// let s = Signal::<u8>::new();
+    /// let a = s.connect_with(ConnectOptions::new().key("audit"), |_: &u8| {});
+    /// let b = s.connect_with(ConnectOptions::new().key("audit"), |_: &u8| {});
+    /// assert_eq!(a.id(), b.id());
+    /// assert_eq!(s.emit(1).delivered, 1);
+    /// ```
+    pub fn key(mut self, key: impl Into<Cow<'static, str>>) -> Self {
+        self.key = Some(key.into());
         self
     }
 
@@ -355,6 +433,7 @@ impl ConnectOptions {
 
 /// Public facts about one connected receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiverInfo {
     /// Id, unique within its signal; ids grow in connection order.
     pub id: u64,
@@ -362,6 +441,26 @@ pub struct ReceiverInfo {
     pub name: Cow<'static, str>,
     /// Dispatch priority (higher first).
     pub priority: i32,
+    /// The sources it accepts events from (empty: any).
+    pub sources: Vec<Cow<'static, str>>,
+    /// Whether it is a weak receiver ([`Signal::connect_weak`](crate::Signal::connect_weak)).
+    pub weak: bool,
+    /// Whether it is a one-shot receiver.
+    pub once: bool,
+}
+
+impl ReceiverInfo {
+    pub(crate) fn of<T>(id: u64, priority: i32, slot: &SlotRef<T>) -> Self {
+        let slot = &slot.0;
+        ReceiverInfo {
+            id,
+            name: slot.name().clone(),
+            priority,
+            sources: slot.sources().to_vec(),
+            weak: slot.slot_flags() & WEAK != 0,
+            once: slot.is_once(),
+        }
+    }
 }
 
 /// One receiver's outcome other than "delivered", left for the dispatcher.
@@ -458,6 +557,27 @@ pub(crate) trait Slot<T>: Send + Sync {
     fn name(&self) -> &Cow<'static, str>;
     /// [`NEEDS_ENVELOPE`] / [`MAY_EXPIRE`] bits.
     fn slot_flags(&self) -> u8;
+    /// The sources it accepts (empty: any).
+    fn sources(&self) -> &[Cow<'static, str>] {
+        &[]
+    }
+    /// Whether it delivers at most one event.
+    fn is_once(&self) -> bool {
+        false
+    }
+    /// Its identity, if it has one.
+    fn key(&self) -> Option<&Key> {
+        None
+    }
+    /// A responder's token (see `collect`).
+    fn token(&self) -> Option<u64>;
+    /// Whether an emit from `source` reaches it (a live receiver whose
+    /// source filter accepts it).
+    fn accepts(&self, source: Option<&str>) -> bool {
+        let sources = self.sources();
+        self.expiry().is_none()
+            && (sources.is_empty() || sources.iter().any(|s| Some(s.as_ref()) == source))
+    }
     /// Why the receiver can never run again, if it cannot: a spent
     /// one-shot ([`DisconnectReason::Once`]) or a weak receiver whose
     /// object is gone ([`DisconnectReason::Expired`]). Whoever removes it
@@ -469,13 +589,16 @@ pub(crate) trait Slot<T>: Send + Sync {
 /// A slot with no options: exactly one call to the user's function.
 struct Plain<H> {
     name: Cow<'static, str>,
+    key: Option<Key>,
     handler: H,
 }
 
 /// A slot with a source filter and/or one-shot delivery.
 struct Guarded<H> {
     name: Cow<'static, str>,
-    source: Option<Cow<'static, str>>,
+    key: Option<Key>,
+    /// Empty: any source.
+    sources: Box<[Cow<'static, str>]>,
     /// `Some` for one-shot receivers: set by the first delivery. The
     /// `swap` is one atomic read-modify-write, so exactly one concurrent
     /// emitter reads `false`; no other data is published through the flag,
@@ -488,6 +611,7 @@ fn flags_of<T, H: Handler<T>>(may_expire: bool) -> u8 {
     (if H::ENVELOPE { NEEDS_ENVELOPE } else { 0 })
         | (if H::SHARED { NEEDS_ENVELOPE | NEEDS_SHARED } else { 0 })
         | (if H::MAY_EXPIRE || may_expire { MAY_EXPIRE } else { 0 })
+        | (if H::MAY_EXPIRE { WEAK } else { 0 })
 }
 
 impl<T, H: Handler<T>> Slot<T> for Plain<H> {
@@ -509,6 +633,12 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
     fn slot_flags(&self) -> u8 {
         flags_of::<T, H>(false)
     }
+    fn key(&self) -> Option<&Key> {
+        self.key.as_ref()
+    }
+    fn token(&self) -> Option<u64> {
+        self.handler.token()
+    }
     fn expiry(&self) -> Option<DisconnectReason> {
         self.handler.expired().then_some(DisconnectReason::Expired)
     }
@@ -516,13 +646,11 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
 
 impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
     fn call(&self, d: &Delivery<'_, T>) -> Status {
-        if let Some(want) = &self.source {
-            if d.source != Some(want.as_ref()) {
-                // A filtered-out event still tells a dead weak receiver to
-                // go: removal at the next emit must not depend on its source.
-                // (`expired` is a constant `false` for strong handlers.)
-                return if self.handler.expired() { SKIPPED | REMOVE } else { SKIPPED };
-            }
+        if !self.sources.is_empty() && !self.sources.iter().any(|s| d.source == Some(s.as_ref())) {
+            // A filtered-out event still tells a dead weak receiver to go:
+            // removal at the next emit must not depend on its source.
+            // (`expired` is a constant `false` for strong handlers.)
+            return if self.handler.expired() { SKIPPED | REMOVE } else { SKIPPED };
         }
         match &self.once {
             None => self.handler.handle(d),
@@ -541,6 +669,18 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
     }
     fn slot_flags(&self) -> u8 {
         flags_of::<T, H>(self.once.is_some())
+    }
+    fn sources(&self) -> &[Cow<'static, str>] {
+        &self.sources
+    }
+    fn is_once(&self) -> bool {
+        self.once.is_some()
+    }
+    fn key(&self) -> Option<&Key> {
+        self.key.as_ref()
+    }
+    fn token(&self) -> Option<u64> {
+        self.handler.token()
     }
     fn expiry(&self) -> Option<DisconnectReason> {
         // Relaxed: see `once`; a prune that misses a concurrent first
@@ -608,12 +748,14 @@ pub(crate) fn make_slot<T: 'static, H: Handler<T>>(
     default_name: &'static str,
 ) -> SlotRef<T> {
     let name = options.name.unwrap_or(Cow::Borrowed(default_name));
-    if options.source.is_none() && !options.once {
-        SlotRef(Arc::new(Box::new(Plain { name, handler })))
+    let key = options.key.map(Key::Named).or_else(|| handler.key());
+    if options.sources.is_empty() && !options.once {
+        SlotRef(Arc::new(Box::new(Plain { name, key, handler })))
     } else {
         SlotRef(Arc::new(Box::new(Guarded {
             name,
-            source: options.source,
+            key,
+            sources: options.sources.into_boxed_slice(),
             once: options.once.then(|| AtomicBool::new(false)),
             handler,
         })))

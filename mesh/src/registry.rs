@@ -1,12 +1,12 @@
 //! Layer 4: the process-wide registry of named signals.
 //!
-//! Every [`NamedSignal`] is registered under its full dotted name, once, for
+//! Every named [`Signal`] is registered under its full dotted name, once, for
 //! the life of the process (the registry holds it, so looking a name up
 //! again always finds the same signal). The registry answers:
 //!
 //! * [`lookup`]: a type-erased [`SignalRef`] by full name, which can report
 //!   its name, payload type and receiver count, and be downcast back to a
-//!   `NamedSignal<T>`;
+//!   `Signal<T>`;
 //! * [`signals`] and [`namespaces`]: what exists, for introspection.
 //!
 //! One name carries one payload type: registering an existing name with a
@@ -19,7 +19,6 @@
 use std::any::{Any, TypeId, type_name};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::ops::Deref;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::meta::{self, ReceiverConnected, ReceiverDisconnected, ReceiverFailed};
@@ -86,58 +85,21 @@ impl fmt::Display for RegistryError {
 
 impl std::error::Error for RegistryError {}
 
-/// A [`Signal<T>`] with a full dotted name, registered process-wide.
-///
-/// Dereferences to [`Signal<T>`] for connecting and emitting. Obtain one
-/// from [`Namespace::signal`](crate::Namespace::signal) or by downcasting a
-/// [`SignalRef`].
-pub struct NamedSignal<T> {
-    signal: Signal<T>,
-}
-
-impl<T> Deref for NamedSignal<T> {
-    type Target = Signal<T>;
-    #[inline]
-    fn deref(&self) -> &Signal<T> {
-        &self.signal
-    }
-}
-
-impl<T> Clone for NamedSignal<T> {
-    fn clone(&self) -> Self {
-        NamedSignal { signal: self.signal.clone() }
-    }
-}
-
-impl<T> fmt::Debug for NamedSignal<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("NamedSignal").field(&self.signal).finish()
-    }
-}
-
-impl<T: Send + Sync + 'static> NamedSignal<T> {
-    /// A named signal registered nowhere (testing scopes).
-    pub(crate) fn unregistered(name: &'static str, config: SignalConfig) -> Self {
-        NamedSignal { signal: Signal::build(name, config) }
-    }
-
-    /// A type-erased handle to this signal.
+impl<T: Send + Sync + 'static> Signal<T> {
+    /// A type-erased handle to this signal (for a registered signal, the
+    /// same as its registry entry).
     ///
-    /// For a registered signal this is its registry entry; for a testing
-    /// scope's signal (registered nowhere) the configuration is read off
-    /// the signal itself.
+    /// ```
+    /// use mesh::Signal;
+    /// let s = Signal::<u8>::new();
+    /// assert_eq!(s.erased().type_name(), "u8");
+    /// assert_eq!(s.erased().downcast::<u8>().unwrap().id(), s.id());
+    /// ```
     pub fn erased(&self) -> SignalRef {
-        let core = self.signal.core();
-        match lookup(self.name()) {
-            Some(found) if std::ptr::addr_eq(Arc::as_ptr(&found.erased), Arc::as_ptr(core)) => {
-                found
-            }
-            _ => entry(&self.signal),
-        }
+        entry(self)
     }
 }
 
-/// The type-erased face of a signal.
 /// The type-erased face of a signal: everything a [`SignalRef`] asks of
 /// it, so the handle is one fat pointer plus name and configuration.
 trait Erased: Send + Sync {
@@ -218,9 +180,9 @@ impl SignalRef {
     }
 
     /// The typed signal, if its payload is `T`.
-    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<NamedSignal<T>> {
+    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<Signal<T>> {
         let core = self.erased.clone().into_any().downcast::<Core<T>>().ok()?;
-        Some(NamedSignal { signal: Signal::from_core(core) })
+        Some(Signal::from_core(core))
     }
 }
 
@@ -235,9 +197,9 @@ impl fmt::Debug for SignalRef {
 }
 
 pub(crate) struct MetaSignals {
-    pub(crate) connected: NamedSignal<ReceiverConnected>,
-    pub(crate) disconnected: NamedSignal<ReceiverDisconnected>,
-    pub(crate) failed: NamedSignal<ReceiverFailed>,
+    pub(crate) connected: Signal<ReceiverConnected>,
+    pub(crate) disconnected: Signal<ReceiverDisconnected>,
+    pub(crate) failed: Signal<ReceiverFailed>,
 }
 
 pub(crate) struct Registry {
@@ -248,11 +210,10 @@ pub(crate) struct Registry {
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let mut signals = BTreeMap::new();
-    let connected = NamedSignal { signal: Signal::build(meta::CONNECTED, SignalConfig::new()) };
-    let disconnected =
-        NamedSignal { signal: Signal::build(meta::DISCONNECTED, SignalConfig::new()) };
-    let failed = NamedSignal { signal: Signal::build(meta::FAILED, SignalConfig::new()) };
-    for r in [entry(&connected.signal), entry(&disconnected.signal), entry(&failed.signal)] {
+    let connected = Signal::build(meta::CONNECTED, SignalConfig::new());
+    let disconnected = Signal::build(meta::DISCONNECTED, SignalConfig::new());
+    let failed = Signal::build(meta::FAILED, SignalConfig::new());
+    for r in [entry(&connected), entry(&disconnected), entry(&failed)] {
         signals.insert(r.name(), r);
     }
     Registry {
@@ -274,7 +235,7 @@ fn entry<T: Send + Sync + 'static>(signal: &Signal<T>) -> SignalRef {
 pub(crate) fn register<T: Send + Sync + 'static>(
     full: &str,
     config: SignalConfig,
-) -> Result<NamedSignal<T>, RegistryError> {
+) -> Result<Signal<T>, RegistryError> {
     if full == "mesh" || full.starts_with("mesh.") {
         return Err(RegistryError::Reserved { name: full.to_owned() });
     }
@@ -297,7 +258,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
         namespaces.insert(&name[..end]);
         end += 1;
     }
-    Ok(NamedSignal { signal })
+    Ok(signal)
 }
 
 /// An existing registration matches when the payload type matches (checked
@@ -307,7 +268,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
 fn check<T: Send + Sync + 'static>(
     found: &SignalRef,
     config: SignalConfig,
-) -> Result<NamedSignal<T>, RegistryError> {
+) -> Result<Signal<T>, RegistryError> {
     let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
         name: found.name(),
         registered: found.type_name(),

@@ -65,8 +65,9 @@ use crate::event::{Event, Metadata, new_id};
 use crate::meta;
 use crate::pipeline::{Extras, global_work};
 use crate::receiver::{
-    ConnectOptions, DELIVERED, Delivery, Entry, FAILED, IntoReceiver, IntoWeakReceiver, MAY_EXPIRE,
-    NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, make_slot,
+    ConnectOptions, DELIVERED, Delivery, Entry, FAILED, Handler, IntoReceiver, IntoWeakReceiver,
+    Key, MAY_EXPIRE, NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED,
+    SlotRef, make_slot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 use crate::sync::LockExt;
@@ -137,6 +138,7 @@ pub enum EmitStatus {
 /// assert_eq!((r.delivered, r.failed), (1, 1));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Emitted {
     /// Receivers that ran and succeeded.
     pub delivered: u32,
@@ -154,6 +156,9 @@ impl Emitted {
         Emitted { delivered: 0, failed: 0, skipped: 0, status }
     }
 }
+
+/// The next [`Signal::id`].
+static NEXT_SIGNAL_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Payloads larger than this many bytes are never passed by value below
 /// the emit call: see [`Signal::emit`]. Smaller ones are cheaper to copy a
@@ -185,6 +190,9 @@ struct OrderState<T> {
 /// The shared state behind every handle to one signal.
 pub(crate) struct Core<T> {
     pub(crate) name: &'static str,
+    /// Unique in the process, never reused: tells signals apart in meta
+    /// events and introspection even when they have no name.
+    pub(crate) id: u64,
     pub(crate) subs: Subscribers<SlotRef<T>>,
     /// Number of live [`MuteGuard`]s. Relaxed: it only gates work, and a
     /// guard created before an emit starts (happens-before) is seen by
@@ -265,6 +273,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let signal = Signal {
             core: Arc::new(Core {
                 name,
+                // Relaxed: only uniqueness matters, which the RMW gives.
+                id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
                 subs: Subscribers::new(),
                 muted: AtomicU32::new(0),
                 seq: AtomicU64::new(0),
@@ -292,6 +302,19 @@ impl<T: Send + Sync + 'static> Signal<T> {
         self.core.name
     }
 
+    /// A number unique to this signal in the process (never reused), also
+    /// carried by meta events: it tells anonymous signals apart.
+    ///
+    /// ```
+    /// use mesh::Signal;
+    /// let (a, b) = (Signal::<u8>::new(), Signal::<u8>::new());
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.id(), a.clone().id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
     /// Whether this signal serialises dispatch.
     pub fn is_ordered(&self) -> bool {
         self.core.ordered.is_some()
@@ -312,9 +335,75 @@ impl<T: Send + Sync + 'static> Signal<T> {
         options: ConnectOptions,
         receiver: F,
     ) -> Connection {
+        self.connect_handler(receiver.into_handler(), options, type_name::<F>(), true).0
+    }
+
+    /// Connects `handler` — every connect ends here. A receiver with an
+    /// identity (a function item, a `#[receiver]`, an explicit
+    /// [`key`](ConnectOptions::key)) that is already connected is not
+    /// connected again: the existing connection is returned, its source
+    /// filter widened to accept the new one's sources too (any source
+    /// absorbs the others), as Blinker does. Returns the connection and,
+    /// for a new receiver, what to report on `mesh.receiver.connected`
+    /// (reported here when `announce`).
+    pub(crate) fn connect_handler<H: Handler<T>>(
+        &self,
+        handler: H,
+        mut options: ConnectOptions,
+        default_name: &'static str,
+        announce: bool,
+    ) -> (Connection, Option<ReceiverInfo>) {
         let priority = options.priority;
-        let slot = make_slot(receiver.into_handler(), options, type_name::<F>());
-        self.attach(priority, slot)
+        let key = options.key.clone().map(Key::Named).or_else(|| handler.key());
+        let (id, new) = match key {
+            None => {
+                (self.core.subs.insert(priority, make_slot(handler, options, default_name)), true)
+            }
+            Some(key) => {
+                let mut handler = Some(handler);
+                let (id, new) = self.core.subs.insert_unique(
+                    priority,
+                    |e| e.0.key() == Some(&key),
+                    |existing| {
+                        let Some(old) = existing else {
+                            let (handler, options) =
+                                (handler.take()?, std::mem::take(&mut options));
+                            return Some(make_slot(handler, options, default_name));
+                        };
+                        let sources = widened(old.0.sources(), &options.sources)?;
+                        let options = ConnectOptions {
+                            sources,
+                            name: Some(old.0.name().clone()),
+                            once: old.0.is_once(),
+                            ..std::mem::take(&mut options)
+                        };
+                        Some(make_slot(handler.take()?, options, default_name))
+                    },
+                );
+                // An unused handler (user captures) drops here, unlocked.
+                drop(handler);
+                (id, new)
+            }
+        };
+        let mut info = None;
+        if new && (!announce || meta::wants_connected()) {
+            let snap = self.core.subs.load();
+            info = snap
+                .keys()
+                .iter()
+                .position(|&(i, _)| i == id)
+                .map(|at| ReceiverInfo::of(id, priority, &snap.items()[at]));
+        }
+        if announce {
+            if let Some(info) = info.take() {
+                meta::connected_event(self.core.name, self.core.id, info);
+            }
+            // Connecting also clears out weak receivers whose object is
+            // gone, so a signal that is connected to but never emitted does
+            // not accumulate them.
+            self.core.prune();
+        }
+        (Connection { signal: Arc::downgrade(&self.core) as std::sync::Weak<dyn Detach>, id }, info)
     }
 
     /// [`connect_with`](Self::connect_with) without the
@@ -324,12 +413,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         &self,
         options: ConnectOptions,
         receiver: F,
-    ) -> ReceiverInfo {
-        let priority = options.priority;
-        let slot = make_slot(receiver.into_handler(), options, type_name::<F>());
-        let name = slot.0.name().clone();
-        let id = self.core.subs.insert(priority, slot);
-        ReceiverInfo { id, name, priority }
+    ) -> Option<ReceiverInfo> {
+        self.connect_handler(receiver.into_handler(), options, type_name::<F>(), false).1
     }
 
     /// Connects a receiver that is disconnected when the returned guard
@@ -392,24 +477,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         S: Send + Sync + 'static,
         F: IntoWeakReceiver<S, T, M>,
     {
-        let priority = options.priority;
         let handler = receiver.into_weak_handler(Arc::downgrade(target));
-        let slot = make_slot(handler, options, type_name::<F>());
-        self.attach(priority, slot)
-    }
-
-    pub(crate) fn attach(&self, priority: i32, slot: SlotRef<T>) -> Connection {
-        let name = meta::wants_connected().then(|| slot.0.name().clone());
-        let id = self.core.subs.insert(priority, slot);
-        if let Some(name) = name {
-            meta::connected_event(self.core.name, ReceiverInfo { id, name, priority });
-        }
-        // Connecting also clears out weak receivers whose object is gone, so
-        // a signal that is connected to but never emitted does not
-        // accumulate them.
-        self.core.prune();
-        let weak = Arc::downgrade(&self.core);
-        Connection { signal: weak, id }
+        self.connect_handler(handler, options, type_name::<F>(), true).0
     }
 
     /// Disconnects every receiver; returns how many there were.
@@ -441,8 +510,39 @@ impl<T: Send + Sync + 'static> Signal<T> {
             .iter()
             .zip(snap.keys())
             .filter(|(s, _)| Core::live(s))
-            .map(|(s, &(id, priority))| ReceiverInfo { id, name: s.0.name().clone(), priority })
+            .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
             .collect()
+    }
+
+    /// The receivers an emit from `source` would reach (`None`: an emit
+    /// without a source), in dispatch order: live receivers whose source
+    /// filter accepts it (Blinker's `receivers_for`). A query: it changes
+    /// nothing.
+    ///
+    /// ```
+    /// use mesh::{ConnectOptions, Signal};
+    /// let s = Signal::<u8>::new();
+    /// s.connect_with(ConnectOptions::new().name("any"), |_: &u8| {});
+    /// s.connect_with(ConnectOptions::new().name("db only").source("db"), |_: &u8| {});
+    /// let names = |src| s.receivers_for(src).into_iter().map(|r| r.name).collect::<Vec<_>>();
+    /// assert_eq!(names(Some("db")), ["any", "db only"]);
+    /// assert_eq!(names(Some("cache")), ["any"]);
+    /// assert!(s.has_receivers_for(None));
+    /// ```
+    pub fn receivers_for(&self, source: Option<&str>) -> Vec<ReceiverInfo> {
+        let snap = self.core.subs.load();
+        snap.items()
+            .iter()
+            .zip(snap.keys())
+            .filter(|(s, _)| s.0.accepts(source))
+            .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
+            .collect()
+    }
+
+    /// Whether an emit from `source` would reach any receiver (see
+    /// [`receivers_for`](Self::receivers_for)).
+    pub fn has_receivers_for(&self, source: Option<&str>) -> bool {
+        self.core.subs.load().items().iter().any(|s| s.0.accepts(source))
     }
 
     /// Receiver failures (panics and `Err`s) since the signal was created.
@@ -455,7 +555,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// dispatch would.
     pub(crate) fn report_failure(&self, receiver: Cow<'static, str>, message: String) {
         self.core.failures.fetch_add(1, Ordering::Relaxed);
-        meta::failed_event(self.core.name, receiver, message);
+        meta::failed_event(self.core.name, self.core.id, receiver, message);
     }
 
     // ----- emitting ---------------------------------------------------
@@ -1129,7 +1229,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if !after.failures.is_empty() {
             self.failures.fetch_add(after.failures.len() as u64, Ordering::Relaxed);
             for (receiver, message) in after.failures {
-                meta::failed_event(self.name, receiver, message);
+                meta::failed_event(self.name, self.id, receiver, message);
             }
         }
     }
@@ -1145,10 +1245,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         let n = removed.len();
         for ((id, priority), slot) in removed {
             if meta::wants_disconnected() {
+                let reason = reason(id, &slot);
                 meta::disconnected_event(
                     self.name,
-                    ReceiverInfo { id, name: slot.0.name().clone(), priority },
-                    reason(id, &slot),
+                    self.id,
+                    ReceiverInfo::of(id, priority, &slot),
+                    reason,
                 );
             }
             // The slot (and the user's closure) drops here, outside the
@@ -1177,6 +1279,24 @@ impl<T: Send + Sync + 'static> Core<T> {
     fn live(slot: &SlotRef<T>) -> bool {
         slot.0.expiry().is_none()
     }
+}
+
+/// The source filter that accepts what `old` and `new` accept (empty:
+/// any source), or `None` if that is `old` already.
+fn widened(old: &[Cow<'static, str>], new: &[Cow<'static, str>]) -> Option<Vec<Cow<'static, str>>> {
+    if old.is_empty() {
+        return None;
+    }
+    if new.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut out = old.to_vec();
+    for source in new {
+        if !out.contains(source) {
+            out.push(source.clone());
+        }
+    }
+    (out.len() != old.len()).then_some(out)
 }
 
 /// The text of a panic payload (`&str` or `String`; otherwise a placeholder).
@@ -1237,8 +1357,8 @@ impl<T> Drop for Core<T> {
         }
         let snap = self.subs.load();
         for (slot, &(id, priority)) in snap.items().iter().zip(snap.keys()) {
-            let info = ReceiverInfo { id, name: slot.0.name().clone(), priority };
-            meta::disconnected_event(self.name, info, DisconnectReason::SignalDropped);
+            let info = ReceiverInfo::of(id, priority, slot);
+            meta::disconnected_event(self.name, self.id, info, DisconnectReason::SignalDropped);
         }
     }
 }

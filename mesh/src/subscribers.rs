@@ -276,6 +276,18 @@ impl<E: Clone + Flags> Subscribers<E> {
         let mut next = lock(&self.writer);
         let id = *next;
         *next += 1;
+        let displaced = self.insert_locked(id, priority, item);
+        drop(next);
+        // Invariant 4: the displaced snapshot may hold the last reference
+        // to nothing but shared items here, but drop it unlocked anyway.
+        drop(displaced);
+        id
+    }
+
+    /// [`insert`](Self::insert) once the writer lock is held and the id
+    /// drawn; returns the displaced snapshot, for the caller to drop after
+    /// unlocking.
+    fn insert_locked(&self, id: u64, priority: i32, item: E) -> Arc<Snapshot<E>> {
         let old = self.current.load_full();
         // Invariant 2: the new id is the largest, so it goes after every
         // entry whose priority is >= its own.
@@ -288,12 +300,47 @@ impl<E: Clone + Flags> Subscribers<E> {
         keys.push((id, priority));
         items.extend_from_slice(&old.items[at..]);
         keys.extend_from_slice(&old.keys[at..]);
-        let displaced = self.publish(Snapshot::from_parts(items, keys));
+        self.publish(Snapshot::from_parts(items, keys))
+    }
+
+    /// Inserts an entry unless one for which `same` is true is there:
+    /// `make(None)` makes the new entry, inserted as by
+    /// [`insert`](Self::insert); `make(Some(existing))` may return a
+    /// replacement, published in the existing entry's place (same id, same
+    /// position), or `None` to leave it. One writer critical section, so
+    /// two concurrent calls never both insert. Returns the id and whether
+    /// it is new. `make` runs under the writer lock: it must not run user
+    /// code (invariant 4).
+    pub(crate) fn insert_unique(
+        &self,
+        priority: i32,
+        same: impl Fn(&E) -> bool,
+        make: impl FnOnce(Option<&E>) -> Option<E>,
+    ) -> (u64, bool) {
+        let mut next = lock(&self.writer);
+        let old = self.current.load_full();
+        if let Some(at) = old.items.iter().position(same) {
+            let id = old.keys[at].0;
+            let Some(replacement) = make(Some(&old.items[at])) else {
+                return (id, false);
+            };
+            let mut items = old.items.to_vec();
+            items[at] = replacement;
+            let displaced = self.publish(Snapshot::from_parts(items, old.keys.to_vec()));
+            drop(next);
+            drop(displaced);
+            return (id, false);
+        }
+        let Some(item) = make(None) else {
+            return (0, false);
+        };
+        drop(old);
+        let id = *next;
+        *next += 1;
+        let displaced = self.insert_locked(id, priority, item);
         drop(next);
-        // Invariant 4: the displaced snapshot may hold the last reference
-        // to nothing but shared items here, but drop it unlocked anyway.
         drop(displaced);
-        id
+        (id, true)
     }
 
     /// Removes the entries for which `remove(id, item)` is true and returns

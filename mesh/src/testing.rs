@@ -59,7 +59,6 @@ use crate::connection::ScopedConnection;
 use crate::event::Event;
 use crate::event_type::EventType;
 use crate::history::{DebugFn, RecentEvent, view};
-use crate::registry::NamedSignal;
 use crate::signal::{Emitted, Signal};
 use crate::sync::LockExt;
 
@@ -81,7 +80,7 @@ trait ScopedSignal: Send + Sync {
     fn clear(&self);
 }
 
-impl<T: Send + Sync + 'static> ScopedSignal for NamedSignal<T> {
+impl<T: Send + Sync + 'static> ScopedSignal for Signal<T> {
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
         self
     }
@@ -139,6 +138,7 @@ impl Scope {
     }
 
     /// Enters the scope on this thread until the guard drops.
+    #[must_use = "the scope ends as soon as the guard drops: bind it, `let _mesh = ..;` (`let _ = ..;` drops it at once)"]
     pub fn enter(self) -> ScopeGuard {
         LIVE_SCOPES.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(Inner {
@@ -150,7 +150,36 @@ impl Scope {
     }
 }
 
-/// A new private mesh (without global receivers), entered on this thread.
+/// Runs `f` in a new private mesh (without global receivers) and returns
+/// what it returns: [`scope`] without a guard to hold.
+///
+/// ```
+/// use mesh::prelude::*;
+/// #[signal]
+/// #[derive(Debug, Clone, PartialEq)]
+/// pub struct Ping(u8);
+///
+/// let seen = mesh::testing::with_scope(|| {
+///     let rec = mesh::testing::Recorder::<Ping>::new();
+///     Ping(1).emit();
+///     rec.payloads()
+/// });
+/// assert_eq!(seen, [Ping(1)]);
+/// ```
+pub fn with_scope<R>(f: impl FnOnce() -> R) -> R {
+    let _scope = scope();
+    f()
+}
+
+/// A new private mesh (without global receivers), entered on this thread
+/// until the guard drops.
+///
+/// Bind the guard to a named variable: `let _mesh = testing::scope();`.
+/// `let _ = testing::scope();` drops it at once, leaving the scope before
+/// the test runs (`#[must_use]` catches `testing::scope();`, but Rust
+/// treats `let _ =` as an explicit discard). [`with_scope`] has no guard
+/// to get wrong.
+#[must_use = "the scope ends as soon as the guard drops: bind it, `let _mesh = ..;` (`let _ = ..;` drops it at once)"]
 pub fn scope() -> ScopeGuard {
     Scope::new().enter()
 }
@@ -217,6 +246,7 @@ pub struct ScopeHandle {
 
 impl ScopeHandle {
     /// Enters the scope on the current thread until the guard drops.
+    #[must_use = "the scope is left as soon as the guard drops: bind it, `let _mesh = ..;`"]
     pub fn enter(&self) -> ScopeGuard {
         ENTERED.with(|e| e.borrow_mut().push(self.inner.clone()));
         ScopeGuard { handle: self.clone(), _not_send: std::marker::PhantomData }
@@ -232,9 +262,7 @@ impl fmt::Debug for ScopeHandle {
 /// The scoped signal of `T` on this thread, if a scope is entered; `make`
 /// creates it on the scope's first use of `T`.
 #[inline]
-pub(crate) fn scoped<T: EventType>(
-    make: impl FnOnce() -> NamedSignal<T>,
-) -> Option<NamedSignal<T>> {
+pub(crate) fn scoped<T: EventType>(make: impl FnOnce() -> Signal<T>) -> Option<Signal<T>> {
     if LIVE_SCOPES.load(Ordering::Relaxed) == 0 {
         return None;
     }
@@ -242,7 +270,7 @@ pub(crate) fn scoped<T: EventType>(
 }
 
 #[cold]
-fn scoped_slow<T: EventType>(make: impl FnOnce() -> NamedSignal<T>) -> Option<NamedSignal<T>> {
+fn scoped_slow<T: EventType>(make: impl FnOnce() -> Signal<T>) -> Option<Signal<T>> {
     let inner = current()?;
     let lookup = |inner: &Inner| {
         let signals = inner.signals.locked();
@@ -256,7 +284,7 @@ fn scoped_slow<T: EventType>(make: impl FnOnce() -> NamedSignal<T>) -> Option<Na
     let signal = make();
     if inner.include_globals {
         for receiver in crate::__private::connect_globals(&signal) {
-            crate::meta::connected_event(T::NAME, receiver);
+            crate::meta::connected_event(T::NAME, signal.id(), receiver);
         }
     }
     let mut signals = inner.signals.locked();
