@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Draws benchmarks/chart.svg from benchmarks/results.csv (no dependencies).
 
-The CSV is what `cargo bench --bench compare` writes on a full run. The
-chart shows the one-thread scenarios: median ns per event against the
-number of receivers N (0, 1, 8, 64), one line per contender, on a log
-scale (the contenders span three orders of magnitude).
+The CSV is what `cargo bench -p mesh-bench --bench compare` writes on a
+full run. The chart shows the one-thread scenarios: median ns per event
+against the number of receivers N (0, 1, 8, 64), one line per contender,
+on a log scale (the contenders span three orders of magnitude).
 
     python3 scripts/chart.py [results.csv [chart.svg]]
 """
@@ -46,7 +46,7 @@ def load(path):
             n = int(scenario[2:])
             name, value = row["contender"], float(row["median_ns"])
             # The floor is the fastest of the direct loop's copies (see
-            # `direct` in benches/compare.rs): one line for all of them.
+            # `direct` in bench/benches/compare.rs): one line for all of them.
             if name == "direct" or name.startswith("direct-"):
                 name = DIRECT
                 value = min(value, series.get(name, {}).get(n, value))

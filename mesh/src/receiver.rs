@@ -711,7 +711,7 @@ impl<T, S: Slot<T>> Entry<T> for S {
 /// slot.
 ///
 /// Why not `Arc<dyn Entry<T>>`, one allocation less: measured in
-/// `cargo bench --bench compare` (BENCHMARKS.md).
+/// `cargo bench -p mesh-bench --bench compare` (BENCHMARKS.md).
 ///
 /// * Calling through an `Arc` of a trait object first works out where the
 ///   value sits in the `ArcInner` from the alignment in the vtable: a load

@@ -736,7 +736,7 @@ impl<T> fmt::Debug for MuteGuard<T> {
 ///
 /// Cost: with payload-only receivers, an emit is the version check, a
 /// mute check and one dynamic call per receiver, inlined at the call site;
-/// `cargo bench --bench compare` (BENCHMARKS.md) measures it against a
+/// `cargo bench -p mesh-bench --bench compare` (BENCHMARKS.md) measures it against a
 /// plain `Vec<Box<dyn Fn(&T)>>` loop.
 ///
 /// ```

@@ -2,19 +2,20 @@
 //!
 //! One binary measures mesh and the crates a user would pick instead, in
 //! the same run, so the *ratios* hold on a noisy machine even when the
-//! absolute numbers drift. Run it from the repository root:
+//! absolute numbers drift. Run it from anywhere in the repository:
 //!
 //! ```sh
-//! cargo bench --bench compare                     # full run, ~2 minutes
-//! MESH_BENCH_QUICK=1 cargo bench --bench compare  # quick run, ~10 s
-//! MESH_BENCH_ONLY=churn,N=64 cargo bench --bench compare  # some scenarios
+//! cargo bench -p mesh-bench --bench compare                     # full run, ~2 minutes
+//! MESH_BENCH_QUICK=1 cargo bench -p mesh-bench --bench compare  # quick run, ~10 s
+//! MESH_BENCH_ONLY=churn,N=64 cargo bench -p mesh-bench --bench compare  # some scenarios
 //! ```
 //!
 //! A full run also writes `benchmarks/results.csv` (the data behind
 //! `benchmarks/chart.svg`: `python3 scripts/chart.py`) and
-//! `benchmarks/results.md` (the tables and target lines printed below);
-//! `MESH_BENCH_OUT=dir` writes them elsewhere, and a quick run writes them
-//! only when that is set.
+//! `benchmarks/results.md` (the tables and target lines printed below),
+//! under the repository root; `MESH_BENCH_OUT=dir` (relative to the
+//! repository root) writes them elsewhere, and a quick run writes them only
+//! when that is set.
 //!
 //! ## Method
 //!
@@ -1225,9 +1226,9 @@ fn main() {
         md,
         "run: {} ({} rounds, ~{} ms batches), {:.0} s\n",
         if cfg.quick {
-            "MESH_BENCH_QUICK=1 cargo bench --bench compare"
+            "MESH_BENCH_QUICK=1 cargo bench -p mesh-bench --bench compare"
         } else {
-            "cargo bench --bench compare"
+            "cargo bench -p mesh-bench --bench compare"
         },
         cfg.rounds,
         cfg.batch.as_millis(),
@@ -1282,9 +1283,15 @@ fn main() {
     }
     print!("{md}");
 
+    // Cargo runs a bench in its package's directory, `bench/`: output paths
+    // are taken from the repository root instead (an absolute
+    // `MESH_BENCH_OUT` stays as it is).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("mesh-bench lives one level below the repository root");
     let out = std::env::var_os("MESH_BENCH_OUT")
-        .map(std::path::PathBuf::from)
-        .or_else(|| (benching && !cfg.quick && only.is_empty()).then(|| "benchmarks".into()));
+        .map(|dir| root.join(dir))
+        .or_else(|| (benching && !cfg.quick && only.is_empty()).then(|| root.join("benchmarks")));
     if let Some(dir) = out {
         let mut csv =
             String::from("scenario,n,contender,median_ns,min_ns,max_ns,ratio_direct,note\n");

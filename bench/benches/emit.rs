@@ -1,4 +1,4 @@
-//! Criterion benches of mesh's internals: `cargo bench -p mesh --bench emit`.
+//! Criterion benches of mesh's internals: `cargo bench -p mesh-bench --bench emit`.
 //!
 //! * `emit/{signal,publisher}/N`: one emit to N payload-only receivers;
 //! * `envelope/*`: one receiver taking `&T` versus one taking `&Event<T>`
@@ -10,8 +10,8 @@
 //!   middleware, with a history of 1024, and with both (what the features
 //!   cost when used, and that a signal without them pays nothing).
 //!
-//! The side-by-side comparison with other crates is the root package's
-//! `compare` bench (see BENCHMARKS.md).
+//! The side-by-side comparison with other crates is the `compare` bench
+//! next to this one (see BENCHMARKS.md).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
