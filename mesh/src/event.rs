@@ -26,6 +26,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use uuid::Uuid;
@@ -273,6 +274,67 @@ pub(crate) fn new_id() -> (Uuid, SystemTime) {
         bytes[3..10].copy_from_slice(&tail.to_le_bytes()[..7]);
         (uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid(), now)
     })
+}
+
+/// A type-erased view of one envelope: an entry of the process-wide
+/// [`recent`](crate::history::recent) view, or of a testing
+/// [`AllRecorder`](crate::testing::AllRecorder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecentEvent {
+    /// Full name of the signal (`""` if anonymous).
+    pub name: &'static str,
+    /// The envelope id.
+    pub id: Uuid,
+    /// The envelope's `seq`.
+    pub seq: u64,
+    /// The envelope's timestamp.
+    pub timestamp: SystemTime,
+    /// `Debug` of the payload, or `<type name>` when the payload type's
+    /// `Debug` is unknown to the signal (see
+    /// [`Signal::debug_payloads`](crate::Signal::debug_payloads)).
+    pub payload: String,
+}
+
+/// How a signal formats its payload for type-erased views, when known.
+pub(crate) type DebugFn<T> = fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// A type-erased envelope, kept behind an `Arc` (no copy of the payload):
+/// formats itself on demand.
+pub(crate) trait Erased: Send + Sync {
+    fn view(&self) -> RecentEvent;
+}
+
+/// An envelope with its payload formatter.
+pub(crate) struct Entry<T> {
+    pub(crate) event: Arc<Event<T>>,
+    pub(crate) debug: Option<DebugFn<T>>,
+}
+
+impl<T: Send + Sync> Erased for Entry<T> {
+    fn view(&self) -> RecentEvent {
+        view(&self.event, self.debug)
+    }
+}
+
+/// The type-erased view of one envelope.
+pub(crate) fn view<T>(e: &Event<T>, debug: Option<DebugFn<T>>) -> RecentEvent {
+    struct Payload<'a, T>(&'a T, Option<DebugFn<T>>);
+    impl<T> fmt::Display for Payload<'_, T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.1 {
+                Some(debug) => debug(self.0, f),
+                None => write!(f, "<{}>", std::any::type_name::<T>()),
+            }
+        }
+    }
+    RecentEvent {
+        name: e.name,
+        id: e.id,
+        seq: e.seq,
+        timestamp: e.timestamp,
+        payload: Payload(&e.data, debug).to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -38,16 +38,13 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use crate::event::{Event, Uuid};
+use crate::event::Erased;
+pub use crate::event::RecentEvent;
+use crate::observe::{self, Observer};
 use crate::sync::LockExt;
-
-/// How a signal formats its payload for type-erased views, when known.
-pub(crate) type DebugFn<T> = fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result;
 
 /// A bounded FIFO: the ring of one signal (`I = Arc<Event<T>>`), or of the
 /// recent view.
@@ -104,90 +101,35 @@ impl<I: Clone> Ring<I> {
     }
 }
 
-/// One entry of the process-wide [`recent`] view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RecentEvent {
-    /// Full name of the signal (`""` if anonymous).
-    pub name: &'static str,
-    /// The envelope id.
-    pub id: Uuid,
-    /// The envelope's `seq`.
-    pub seq: u64,
-    /// The envelope's timestamp.
-    pub timestamp: SystemTime,
-    /// `Debug` of the payload, or `<type name>` when the payload type's
-    /// `Debug` is unknown to the signal (see
-    /// [`Signal::debug_payloads`](crate::Signal::debug_payloads)).
-    pub payload: String,
-}
-
-/// A type-erased stored event: formats itself on demand.
-trait Erased: Send + Sync {
-    fn view(&self) -> RecentEvent;
-}
-
-struct Entry<T> {
-    event: Arc<Event<T>>,
-    debug: Option<DebugFn<T>>,
-}
-
-impl<T: Send + Sync> Erased for Entry<T> {
-    fn view(&self) -> RecentEvent {
-        view(&self.event, self.debug)
-    }
-}
-
-/// The type-erased view of one envelope.
-pub(crate) fn view<T>(e: &Event<T>, debug: Option<DebugFn<T>>) -> RecentEvent {
-    struct Payload<'a, T>(&'a T, Option<DebugFn<T>>);
-    impl<T> fmt::Display for Payload<'_, T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            match self.1 {
-                Some(debug) => debug(self.0, f),
-                None => write!(f, "<{}>", std::any::type_name::<T>()),
-            }
-        }
-    }
-    RecentEvent {
-        name: e.name,
-        id: e.id,
-        seq: e.seq,
-        timestamp: e.timestamp,
-        payload: Payload(&e.data, debug).to_string(),
-    }
-}
-
-/// Whether the recent view is on. Relaxed: it only gates work; a change
-/// made before an emit starts (happens-before) is seen by coherence.
+/// Whether the recent view is on. Relaxed: read only under `RECENT`'s
+/// lock, to keep the observer registration in step with the capacity.
 static RECENT_ON: AtomicBool = AtomicBool::new(false);
 
 static RECENT: Mutex<Ring<Arc<dyn Erased>>> = Mutex::new(Ring::new(0));
 
-#[inline]
-pub(crate) fn recent_on() -> bool {
-    RECENT_ON.load(Ordering::Relaxed)
-}
+/// The recent view, as an [`Observer`] of every envelope built.
+struct Recent;
 
-/// Records one dispatched envelope in the recent view.
-pub(crate) fn record_recent<T: Send + Sync + 'static>(
-    event: &Arc<Event<T>>,
-    debug: Option<DebugFn<T>>,
-) {
-    let entry: Arc<dyn Erased> = Arc::new(Entry { event: event.clone(), debug });
-    let evicted = RECENT.locked().push(entry);
-    // Dropped outside the lock: it may hold the last reference to a payload.
-    drop(evicted);
+impl Observer for Recent {
+    fn envelope(&self, event: &Arc<dyn Erased>) {
+        let evicted = RECENT.locked().push(event.clone());
+        // Dropped outside the lock: it may hold the last reference to a payload.
+        drop(evicted);
+    }
 }
 
 /// Sets the bound of the recent-events view (0 turns it off and frees it).
+/// While on, the view observes every envelope (as an observer of the
+/// emit path), which
+/// makes every emit build one.
 pub fn set_recent_capacity(capacity: usize) {
+    static RECENT_OBSERVER: Recent = Recent;
     let dropped = {
         let mut ring = RECENT.locked();
         let was_on = RECENT_ON.swap(capacity > 0, Ordering::Relaxed);
         match (was_on, capacity > 0) {
-            (false, true) => crate::pipeline::global_work_add(),
-            (true, false) => crate::pipeline::global_work_sub(),
+            (false, true) => observe::add_observer(&RECENT_OBSERVER),
+            (true, false) => observe::remove_observer(&RECENT_OBSERVER),
             _ => {}
         }
         ring.set_capacity(capacity)
@@ -209,6 +151,8 @@ pub fn recent() -> Vec<RecentEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::event::Event;
 
     fn ev(seq: u64) -> Arc<Event<u64>> {
         let mut e = Event::new(seq);

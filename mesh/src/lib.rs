@@ -26,21 +26,33 @@
 //!
 //! # Layers
 //!
-//! Each module uses only those above it:
+//! The modules stand on floors, and each uses only floors below it; a
+//! test in the crate (`layers.rs`, which holds the list) fails when a
+//! `crate::` path points sideways or up:
 //!
-//! 1. [`name`] — validated dotted names.
-//! 2. `subscribers` — the copy-on-write receiver snapshot behind
-//!    [`arc_swap`]; the only concurrency-critical code, loom-tested.
-//! 3. [`Signal`] — connect, emit, envelope, ordering, failure isolation,
-//!    muting; [`meta`] signals.
-//! 4. [`registry`] and [`Namespace`] — named signals, lookup by name,
-//!    introspection.
+//! 0. [`name`] (validated dotted names), [`event`] (the envelope), `sync`.
+//! 1. `subscribers` (the copy-on-write receiver snapshot behind
+//!    [`arc_swap`], loom-tested), [`connection`], [`Namespace`].
+//! 2. `receiver`: what can be connected and how it is called.
+//! 3. `observe`: the process-wide hook the emit path calls; watchers
+//!    (the recent view, testing recorders, meta-signals) attach to it from
+//!    above instead of being imported from below.
+//! 4. [`middleware`], [`history`].
+//! 5. [`Signal`]: connect, emit, envelope, ordering, failure isolation;
+//!    one module (`signal/core.rs`) decides the emit path, once per emit.
+//! 6. [`registry`] (named signals, lookup by name), [`collect`].
+//! 7. [`meta`] (the `mesh.receiver.*` signals), [`event_type`].
+//! 8. [`projection`], the macros' support code.
+//! 9. [`testing`].
 //!
 //! # Guarantees
 //!
-//! **Thread safety.** `Signal<T>` is `Send + Sync`. Emit takes no lock and
-//! allocates nothing (ordered signals excepted, see below); connecting or
-//! disconnecting never blocks an emit in progress. A receiver may connect,
+//! **Thread safety.** `Signal<T>` is `Send + Sync`. A plain emit (no
+//! history, middleware, observers or ordering) takes no lock and allocates
+//! nothing; history and middleware take a short per-signal lock and
+//! allocate the shared envelope, and ordered signals a short lock per emit
+//! (see below). Connecting or disconnecting never blocks an emit in
+//! progress. A receiver may connect,
 //! disconnect or emit — on any signal, its own included — from inside a
 //! dispatch.
 //!
@@ -82,11 +94,13 @@ pub mod connection;
 pub mod event;
 pub mod event_type;
 pub mod history;
+#[cfg(test)]
+mod layers;
 pub mod meta;
 pub mod middleware;
 pub mod name;
 mod namespace;
-mod pipeline;
+mod observe;
 pub mod projection;
 mod receiver;
 pub mod registry;
@@ -107,7 +121,7 @@ struct ReadmeDoctests;
 pub use connection::{Connection, DisconnectReason, ScopedConnection};
 pub use event::{Event, Metadata, Uuid};
 pub use event_type::EventType;
-pub use namespace::Namespace;
+pub use namespace::{MAX_NAMESPACE_LEN, Namespace};
 pub use receiver::{ConnectOptions, IntoReceiver, IntoWeakReceiver, ReceiverInfo, ReceiverResult};
 pub use registry::{RegistryError, SignalRef};
 pub use signal::{

@@ -37,8 +37,11 @@ use std::borrow::Cow;
 
 use crate::connection::DisconnectReason;
 use crate::receiver::ReceiverInfo;
-use crate::registry::registry;
-use crate::signal::Signal;
+use std::sync::OnceLock;
+
+use crate::observe::{self, Lifecycle};
+use crate::registry::{self, Builtin, SignalRef};
+use crate::signal::{Signal, SignalConfig};
 
 /// Full name of the failure meta-signal.
 pub const FAILED: &str = "mesh.receiver.failed";
@@ -88,50 +91,92 @@ pub struct ReceiverFailed {
     pub message: String,
 }
 
+/// The built-in signals, made when the registry (or this module) is first
+/// used.
+struct MetaSignals {
+    connected: Signal<ReceiverConnected>,
+    disconnected: Signal<ReceiverDisconnected>,
+    failed: Signal<ReceiverFailed>,
+}
+
+static META: OnceLock<MetaSignals> = OnceLock::new();
+
+/// Makes the signals (once), installs the lifecycle hook, and hands them to
+/// the registry: the [`Builtin`] this module provides.
+fn builtins() -> Vec<SignalRef> {
+    let meta = META.get_or_init(make);
+    observe::set_lifecycle(&Hook);
+    vec![meta.connected.erased(), meta.disconnected.erased(), meta.failed.erased()]
+}
+
+inventory::submit! { Builtin { make: builtins } }
+
+fn make() -> MetaSignals {
+    MetaSignals {
+        connected: Signal::build(CONNECTED, SignalConfig::new()),
+        disconnected: Signal::build(DISCONNECTED, SignalConfig::new()),
+        failed: Signal::build(FAILED, SignalConfig::new()),
+    }
+}
+
+fn meta() -> &'static MetaSignals {
+    // Initialising the registry runs `builtins`, which makes the signals
+    // and installs the hook.
+    registry::ensure_builtins();
+    META.get_or_init(make)
+}
+
 /// The `mesh.receiver.connected` signal.
 pub fn connected() -> &'static Signal<ReceiverConnected> {
-    &registry().meta.connected
+    &meta().connected
 }
 
 /// The `mesh.receiver.disconnected` signal.
 pub fn disconnected() -> &'static Signal<ReceiverDisconnected> {
-    &registry().meta.disconnected
+    &meta().disconnected
 }
 
 /// The `mesh.receiver.failed` signal.
 pub fn failed() -> &'static Signal<ReceiverFailed> {
-    &registry().meta.failed
+    &meta().failed
 }
 
-pub(crate) fn wants_connected() -> bool {
-    connected().core().subs.len() > 0
-}
+/// Turns the lifecycle calls of every signal into `mesh.receiver.*` emits.
+struct Hook;
 
-pub(crate) fn wants_disconnected() -> bool {
-    disconnected().core().subs.len() > 0
-}
+impl Lifecycle for Hook {
+    fn wants_connected(&self) -> bool {
+        connected().core().subs.len() > 0
+    }
 
-pub(crate) fn connected_event(signal: &'static str, signal_id: u64, receiver: ReceiverInfo) {
-    connected().emit(ReceiverConnected { signal, signal_id, receiver });
-}
+    fn connected(&self, signal: &'static str, signal_id: u64, receiver: ReceiverInfo) {
+        connected().emit(ReceiverConnected { signal, signal_id, receiver });
+    }
 
-pub(crate) fn disconnected_event(
-    signal: &'static str,
-    signal_id: u64,
-    receiver: ReceiverInfo,
-    reason: DisconnectReason,
-) {
-    disconnected().emit(ReceiverDisconnected { signal, signal_id, receiver, reason });
-}
+    fn wants_disconnected(&self) -> bool {
+        disconnected().core().subs.len() > 0
+    }
 
-pub(crate) fn failed_event(
-    signal: &'static str,
-    signal_id: u64,
-    receiver: Cow<'static, str>,
-    message: String,
-) {
-    // A failing failure handler is counted, not reported again.
-    if signal != FAILED {
-        failed().emit(ReceiverFailed { signal, signal_id, receiver, message });
+    fn disconnected(
+        &self,
+        signal: &'static str,
+        signal_id: u64,
+        receiver: ReceiverInfo,
+        reason: DisconnectReason,
+    ) {
+        disconnected().emit(ReceiverDisconnected { signal, signal_id, receiver, reason });
+    }
+
+    fn failed(
+        &self,
+        signal: &'static str,
+        signal_id: u64,
+        receiver: Cow<'static, str>,
+        message: String,
+    ) {
+        // A failing failure handler is counted, not reported again.
+        if signal != FAILED {
+            failed().emit(ReceiverFailed { signal, signal_id, receiver, message });
+        }
     }
 }

@@ -54,8 +54,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::event::DebugFn;
 use crate::event::{Event, Metadata, Uuid};
-use crate::history::DebugFn;
 use crate::subscribers::{Flags, Subscribers};
 use crate::sync::LockExt;
 
@@ -309,7 +309,7 @@ impl Remove for GlobalChain {
     fn remove_middleware(&self, id: u64) -> bool {
         let removed = self.0.remove_middleware(id);
         if removed {
-            crate::pipeline::global_work_sub();
+            crate::observe::sub_work();
         }
         removed
     }
@@ -340,7 +340,7 @@ pub(crate) fn global() -> &'static Chain<dyn GlobalMiddleware> {
 /// ```
 pub fn add_global(m: impl GlobalMiddleware) -> MiddlewareHandle {
     let chain: Arc<GlobalChain> = GLOBAL.clone();
-    crate::pipeline::global_work_add();
+    crate::observe::add_work();
     let id = chain.0.insert(0, Entry(Arc::new(m) as Arc<dyn GlobalMiddleware>));
     let weak: Weak<GlobalChain> = Arc::downgrade(&chain);
     MiddlewareHandle { chain: weak, id }

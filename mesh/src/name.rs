@@ -1,4 +1,4 @@
-//! Layer 1: validated dotted names.
+//! Floor 0: validated dotted names.
 //!
 //! Every signal has a *full name* such as `system.provider.connected`: one or
 //! more *segments* joined by `.`. A segment is a non-empty run of the

@@ -30,15 +30,36 @@
 
 use std::fmt;
 
-use crate::name::{join, validate_name, validate_segment};
-use crate::registry::{self, RegistryError, SignalRef};
-use crate::signal::Signal;
-use crate::signal::SignalConfig;
+use crate::name::{validate_name, validate_segment};
 
 /// Longest full namespace name, in bytes.
 pub const MAX_NAMESPACE_LEN: usize = 128;
 
-/// A registry prefix for named signals; see the [module docs](self).
+/// A registry prefix for named signals, built at compile time.
+///
+/// Its full dotted name is stored inline, so a nested namespace knows
+/// `system.provider` without any run-time work, and an invalid name fails
+/// the build. Declare one with [`namespace!`](crate::namespace!) (which
+/// also lists it in [`registry::namespaces`](crate::registry::namespaces))
+/// or with the `const fn`s below. Namespaces nest by dotted prefix: the
+/// signals of `system.provider` are also signals of `system`.
+///
+/// ```
+/// use mesh::Namespace;
+/// static SYSTEM: Namespace = Namespace::new("system");
+/// static PROVIDER: Namespace = Namespace::nested(&SYSTEM, "provider");
+///
+/// let connected = PROVIDER.signal::<String>("connected").unwrap();
+/// assert_eq!(connected.name(), "system.provider.connected");
+/// assert_eq!(PROVIDER.name(), "system.provider");
+/// assert!(SYSTEM.signals().iter().any(|s| s.name() == "system.provider.connected"));
+/// ```
+///
+/// An invalid name in a `static` is a compile-time error:
+///
+/// ```compile_fail
+/// static BAD: mesh::Namespace = mesh::Namespace::new("Not Valid");
+/// ```
 pub struct Namespace {
     /// The full dotted name, in `full[..len]`.
     full: [u8; MAX_NAMESPACE_LEN],
@@ -93,46 +114,6 @@ impl Namespace {
     pub const fn parent(&self) -> Option<&'static Namespace> {
         self.parent
     }
-
-    /// The named signal `<namespace>.<name>` carrying `T`, created and
-    /// registered on first request; later requests for the same name and
-    /// type share it.
-    ///
-    /// # Errors
-    ///
-    /// [`RegistryError::InvalidName`] for an invalid `name`,
-    /// [`RegistryError::TypeMismatch`] if the name is taken by another
-    /// payload type, [`RegistryError::Reserved`] in the `mesh` namespace.
-    pub fn signal<T: Send + Sync + 'static>(
-        &'static self,
-        name: &str,
-    ) -> Result<Signal<T>, RegistryError> {
-        self.signal_with(name, SignalConfig::new())
-    }
-
-    /// [`signal`](Self::signal) with a configuration; a second request with
-    /// a different configuration is a [`RegistryError::ConfigMismatch`].
-    pub fn signal_with<T: Send + Sync + 'static>(
-        &'static self,
-        name: &str,
-        config: SignalConfig,
-    ) -> Result<Signal<T>, RegistryError> {
-        let full = join(self.name(), name);
-        match validate_name(name) {
-            Ok(()) => registry::register(&full, config),
-            // The offset is into `name`; the error shows `full`.
-            Err(error) => {
-                let error = error.shifted(full.len() - name.len());
-                Err(RegistryError::InvalidName { name: full, error })
-            }
-        }
-    }
-
-    /// The registered signals in this namespace and those nested in it,
-    /// sorted by name.
-    pub fn signals(&'static self) -> Vec<SignalRef> {
-        registry::signals_under(self.name())
-    }
 }
 
 /// Copies `src` into `dst` at `at`; returns the new length. Panics (at
@@ -160,3 +141,9 @@ impl fmt::Display for Namespace {
         f.write_str(self.name())
     }
 }
+
+/// A namespace declared with `namespace!`, collected at link time (for
+/// [`registry::namespaces`](crate::registry::namespaces)).
+pub struct NamespaceDecl(pub &'static Namespace);
+
+inventory::collect!(NamespaceDecl);

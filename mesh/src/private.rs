@@ -10,7 +10,7 @@ pub use inventory;
 use std::sync::OnceLock;
 
 use crate::event_type::EventType;
-use crate::namespace::Namespace;
+use crate::observe::{self, ScopedSignal};
 use crate::receiver::{ConnectOptions, IntoReceiver, ReceiverInfo, ReceiverResult};
 use crate::registry;
 use crate::signal::Signal;
@@ -35,10 +35,7 @@ pub struct StaticReceiver {
 
 inventory::collect!(StaticReceiver);
 
-/// A namespace declared with `namespace!`, collected at link time.
-pub struct NamespaceDecl(pub &'static Namespace);
-
-inventory::collect!(NamespaceDecl);
+pub use crate::namespace::NamespaceDecl;
 
 /// The static signal of an event type: what `#[signal]` puts in a
 /// `static` (see the [`event_type`](crate::event_type) module docs for the
@@ -60,7 +57,16 @@ impl<T: EventType> StaticSignal<T> {
     /// the process-wide one.
     #[inline]
     pub fn with<R>(&'static self, f: impl FnOnce(&Signal<T>) -> R) -> R {
-        if let Some(scoped) = crate::testing::scoped::<T>(|| self.unregistered()) {
+        let scoped = observe::scoped::<Signal<T>>(TypeId::of::<T>(), |globals| {
+            let signal = self.unregistered();
+            if globals {
+                for receiver in connect_globals(&signal) {
+                    observe::connected(T::NAME, signal.id(), receiver);
+                }
+            }
+            Box::new(signal)
+        });
+        if let Some(scoped) = scoped {
             return f(&scoped);
         }
         match self.cell.get() {
@@ -93,7 +99,7 @@ impl<T: EventType> StaticSignal<T> {
         });
         // Only the thread that ran the initialiser has anything to announce.
         for receiver in connected {
-            crate::meta::connected_event(T::NAME, signal.id(), receiver);
+            observe::connected(T::NAME, signal.id(), receiver);
         }
         signal
     }
@@ -105,6 +111,16 @@ impl<T: EventType> StaticSignal<T> {
             signal.set_debug(debug);
         }
         signal
+    }
+}
+
+/// A testing scope's signal of an event type.
+impl<T: Send + Sync + 'static> ScopedSignal for Signal<T> {
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+    fn clear(&self) {
+        self.disconnect_all();
     }
 }
 
@@ -135,7 +151,7 @@ pub(crate) fn connect_globals<T: EventType>(signal: &Signal<T>) -> Vec<ReceiverI
 }
 
 /// How a signal formats payloads for type-erased views.
-pub type DebugFn<T> = crate::history::DebugFn<T>;
+pub type DebugFn<T> = crate::event::DebugFn<T>;
 
 /// Autoref specialisation: in `(&DebugProbe::<T>::new()).debug_fn()`,
 /// method lookup first tries receivers of type `&DebugProbe<T>`, which

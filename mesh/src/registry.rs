@@ -1,4 +1,4 @@
-//! Layer 4: the process-wide registry of named signals.
+//! Floor 6: the process-wide registry of named signals.
 //!
 //! Every named [`Signal`] is registered under its full dotted name, once, for
 //! the life of the process (the registry holds it, so looking a name up
@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use crate::meta::{self, ReceiverConnected, ReceiverDisconnected, ReceiverFailed};
-use crate::name::NameError;
+use crate::name::{NameError, join, validate_name};
+use crate::namespace::{Namespace, NamespaceDecl};
 use crate::signal::{Core, Signal, SignalConfig};
 use crate::sync::RwLockExt;
 
@@ -196,35 +196,47 @@ impl fmt::Debug for SignalRef {
     }
 }
 
-pub(crate) struct MetaSignals {
-    pub(crate) connected: Signal<ReceiverConnected>,
-    pub(crate) disconnected: Signal<ReceiverDisconnected>,
-    pub(crate) failed: Signal<ReceiverFailed>,
+/// Built-in signals, registered by the floors above (the meta floor's
+/// `mesh.receiver.*`) at link time: the registry calls each `make` when it
+/// is first used, so built-ins are registered whichever is touched first,
+/// without the registry knowing who provides them.
+pub(crate) struct Builtin {
+    /// Makes (or finds) the provider's signals; called once, while the
+    /// registry initialises, so it must not use the registry.
+    pub(crate) make: fn() -> Vec<SignalRef>,
 }
+
+inventory::collect!(Builtin);
 
 pub(crate) struct Registry {
     signals: RwLock<BTreeMap<&'static str, SignalRef>>,
     namespaces: RwLock<BTreeSet<&'static str>>,
-    pub(crate) meta: MetaSignals,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let mut signals = BTreeMap::new();
-    let connected = Signal::build(meta::CONNECTED, SignalConfig::new());
-    let disconnected = Signal::build(meta::DISCONNECTED, SignalConfig::new());
-    let failed = Signal::build(meta::FAILED, SignalConfig::new());
-    for r in [entry(&connected), entry(&disconnected), entry(&failed)] {
-        signals.insert(r.name(), r);
+    let mut namespaces = BTreeSet::new();
+    for builtin in inventory::iter::<Builtin>() {
+        for r in (builtin.make)() {
+            add_prefixes(&mut namespaces, r.name());
+            signals.insert(r.name(), r);
+        }
     }
-    Registry {
-        signals: RwLock::new(signals),
-        namespaces: RwLock::new(["mesh", "mesh.receiver"].into_iter().collect()),
-        meta: MetaSignals { connected, disconnected, failed },
-    }
+    Registry { signals: RwLock::new(signals), namespaces: RwLock::new(namespaces) }
 });
 
 pub(crate) fn registry() -> &'static Registry {
     &REGISTRY
+}
+
+/// Adds every proper dotted prefix of `name` (`a`, `a.b` for `a.b.c`).
+fn add_prefixes(namespaces: &mut BTreeSet<&'static str>, name: &'static str) {
+    let mut end = 0;
+    while let Some(dot) = name[end..].find('.') {
+        end += dot;
+        namespaces.insert(&name[..end]);
+        end += 1;
+    }
 }
 
 fn entry<T: Send + Sync + 'static>(signal: &Signal<T>) -> SignalRef {
@@ -251,13 +263,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     let signal = Signal::<T>::build(name, config);
     signals.insert(name, entry(&signal));
     drop(signals);
-    let mut namespaces = reg.namespaces.write_locked();
-    let mut end = 0;
-    while let Some(dot) = name[end..].find('.') {
-        end += dot;
-        namespaces.insert(&name[..end]);
-        end += 1;
-    }
+    add_prefixes(&mut reg.namespaces.write_locked(), name);
     Ok(signal)
 }
 
@@ -300,7 +306,7 @@ pub fn signals() -> Vec<SignalRef> {
 /// (directly or nested), sorted by name.
 pub fn namespaces() -> Vec<&'static str> {
     let mut all = registry().namespaces.read_locked().clone();
-    for decl in crate::__private::inventory::iter::<crate::__private::NamespaceDecl>() {
+    for decl in inventory::iter::<NamespaceDecl>() {
         let mut ns = Some(decl.0);
         while let Some(n) = ns {
             all.insert(n.name());
@@ -318,4 +324,52 @@ pub(crate) fn signals_under(prefix: &str) -> Vec<SignalRef> {
         .filter(|(k, _)| k.as_bytes().get(prefix.len()) == Some(&b'.'))
         .map(|(_, v)| v.clone())
         .collect()
+}
+
+/// Makes sure the registry — and so every [`Builtin`] — is initialised.
+pub(crate) fn ensure_builtins() {
+    LazyLock::force(&REGISTRY);
+}
+
+/// The registry face of a [`Namespace`]: its signals.
+impl Namespace {
+    /// The named signal `<namespace>.<name>` carrying `T`, created and
+    /// registered on first request; later requests for the same name and
+    /// type share it.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidName`] for an invalid `name`,
+    /// [`RegistryError::TypeMismatch`] if the name is taken by another
+    /// payload type, [`RegistryError::Reserved`] in the `mesh` namespace.
+    pub fn signal<T: Send + Sync + 'static>(
+        &'static self,
+        name: &str,
+    ) -> Result<Signal<T>, RegistryError> {
+        self.signal_with(name, SignalConfig::new())
+    }
+
+    /// [`signal`](Self::signal) with a configuration; a second request with
+    /// a different configuration is a [`RegistryError::ConfigMismatch`].
+    pub fn signal_with<T: Send + Sync + 'static>(
+        &'static self,
+        name: &str,
+        config: SignalConfig,
+    ) -> Result<Signal<T>, RegistryError> {
+        let full = join(self.name(), name);
+        match validate_name(name) {
+            Ok(()) => register(&full, config),
+            // The offset is into `name`; the error shows `full`.
+            Err(error) => {
+                let error = error.shifted(full.len() - name.len());
+                Err(RegistryError::InvalidName { name: full, error })
+            }
+        }
+    }
+
+    /// The registered signals in this namespace and those nested in it,
+    /// sorted by name.
+    pub fn signals(&'static self) -> Vec<SignalRef> {
+        signals_under(self.name())
+    }
 }

@@ -1,4 +1,4 @@
-//! Layer 2: the copy-on-write subscriber list.
+//! Floor 1: the copy-on-write subscriber list.
 //!
 //! This is the only concurrency-critical code in the crate. Everything else
 //! builds on the four operations here, so the invariants are spelled out

@@ -47,46 +47,25 @@
 //! orders.assert_payloads(&[OrderPlaced { id: 1 }, OrderPlaced { id: 2 }]);
 //! ```
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::connection::ScopedConnection;
 use crate::event::Event;
+use crate::event::{Erased, RecentEvent};
 use crate::event_type::EventType;
-use crate::history::{DebugFn, RecentEvent, view};
+use crate::observe::{self, Observer, ScopedSignal, Scopes};
 use crate::signal::{Emitted, Signal};
 use crate::sync::LockExt;
-
-/// Live scopes in the process. Relaxed: it only tells `signal()` whether
-/// to look at the thread-local scope at all; a scope entered on this thread
-/// is seen by this thread in program order.
-static LIVE_SCOPES: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// The scopes entered on this thread, innermost last. A stack (not a
     /// single slot restored by each guard) so guards may drop in any order.
     static ENTERED: RefCell<Vec<Arc<Inner>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// One scope's signal of some event type, type-erased.
-trait ScopedSignal: Send + Sync {
-    fn as_any(&self) -> &(dyn Any + Send + Sync);
-    /// Disconnects every receiver (the scope ended).
-    fn clear(&self);
-}
-
-impl<T: Send + Sync + 'static> ScopedSignal for Signal<T> {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        self
-    }
-    fn clear(&self) {
-        self.disconnect_all();
-    }
 }
 
 /// A scope's state: its signals, by event type, and its all-recorders.
@@ -113,7 +92,7 @@ impl Drop for Inner {
             signal.clear();
         }
         drop(signals);
-        LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
+        observe::scope_ended();
     }
 }
 
@@ -140,7 +119,7 @@ impl Scope {
     /// Enters the scope on this thread until the guard drops.
     #[must_use = "the scope ends as soon as the guard drops: bind it, `let _mesh = ..;` (`let _ = ..;` drops it at once)"]
     pub fn enter(self) -> ScopeGuard {
-        LIVE_SCOPES.fetch_add(1, Ordering::Relaxed);
+        observe::scope_started(&RESOLVER);
         let inner = Arc::new(Inner {
             include_globals: self.include_globals,
             signals: Mutex::default(),
@@ -259,50 +238,40 @@ impl fmt::Debug for ScopeHandle {
     }
 }
 
-/// The scoped signal of `T` on this thread, if a scope is entered; `make`
-/// creates it on the scope's first use of `T`.
-#[inline]
-pub(crate) fn scoped<T: EventType>(make: impl FnOnce() -> Signal<T>) -> Option<Signal<T>> {
-    if LIVE_SCOPES.load(Ordering::Relaxed) == 0 {
-        return None;
+/// Resolves event types' signals to the current thread's scope: the
+/// [`observe::Scopes`] hook, installed when the first scope starts.
+struct Resolver;
+
+impl Scopes for Resolver {
+    fn resolve(
+        &self,
+        event: TypeId,
+        make: &mut dyn FnMut(bool) -> Box<dyn ScopedSignal>,
+        found: &mut dyn FnMut(&dyn ScopedSignal),
+    ) {
+        let Some(inner) = current() else { return };
+        if let Some(signal) = inner.signals.locked().get(&event) {
+            return found(&**signal);
+        }
+        // Made with no lock held: connecting the global receivers emits
+        // meta events, whose receivers may resolve other scoped signals.
+        let signal = make(inner.include_globals);
+        let mut signals = inner.signals.locked();
+        match signals.entry(event) {
+            Entry::Occupied(winner) => {
+                // Another thread of this scope got there first: use its
+                // signal; ours is dropped (after the lock) with its
+                // receivers.
+                found(&**winner.get());
+                drop(signals);
+                drop(signal);
+            }
+            Entry::Vacant(slot) => found(&**slot.insert(signal)),
+        }
     }
-    scoped_slow(make)
 }
 
-#[cold]
-fn scoped_slow<T: EventType>(make: impl FnOnce() -> Signal<T>) -> Option<Signal<T>> {
-    let inner = current()?;
-    let lookup = |inner: &Inner| {
-        let signals = inner.signals.locked();
-        signals.get(&TypeId::of::<T>()).and_then(|s| s.as_any().downcast_ref().cloned())
-    };
-    if let Some(signal) = lookup(&inner) {
-        return Some(signal);
-    }
-    // Made with no lock held: connecting the global receivers emits meta
-    // events, whose receivers may resolve other scoped signals.
-    let signal = make();
-    if inner.include_globals {
-        for receiver in crate::__private::connect_globals(&signal) {
-            crate::meta::connected_event(T::NAME, signal.id(), receiver);
-        }
-    }
-    let mut signals = inner.signals.locked();
-    match signals.entry(TypeId::of::<T>()) {
-        Entry::Occupied(winner) => {
-            // Another thread of this scope got there first: use its signal;
-            // ours is dropped (after the lock) with its receivers.
-            let winner = winner.get().as_any().downcast_ref().cloned();
-            drop(signals);
-            drop(signal);
-            winner
-        }
-        Entry::Vacant(slot) => {
-            slot.insert(Box::new(signal.clone()));
-            Some(signal)
-        }
-    }
-}
+static RESOLVER: Resolver = Resolver;
 
 /// Emits a prepared (simulated) event on `T`'s signal: chosen id,
 /// timestamp, source and metadata; the signal sets `name` and `seq`.
@@ -424,27 +393,26 @@ impl<T> fmt::Debug for Recorder<T> {
     }
 }
 
-/// Live [`AllRecorder`]s. Relaxed: it only gates whether dispatch looks
-/// for them (an emit that starts after a recorder was created on this
-/// thread sees it by coherence).
-static ALL_RECORDERS: AtomicUsize = AtomicUsize::new(0);
+/// Live [`AllRecorder`]s; the first registers [`AllObserver`], the last
+/// unregisters it.
+static ALL_RECORDERS: Mutex<usize> = Mutex::new(0);
 
-#[inline]
-pub(crate) fn recording_all() -> bool {
-    ALL_RECORDERS.load(Ordering::Relaxed) != 0
-}
+/// Hands each envelope to the all-recorders of the emitting thread's scope.
+struct AllObserver;
 
-/// Hands one dispatched envelope to the all-recorders of this thread's
-/// scope.
-pub(crate) fn record_all<T: Send + Sync + 'static>(event: &Event<T>, debug: Option<DebugFn<T>>) {
-    let Some(inner) = current() else { return };
-    let sinks: Vec<_> = inner.all.locked().iter().filter_map(Weak::upgrade).collect();
-    if sinks.is_empty() {
-        return;
-    }
-    let entry = view(event, debug);
-    for sink in sinks {
-        sink.locked().push(entry.clone());
+static ALL_OBSERVER: AllObserver = AllObserver;
+
+impl Observer for AllObserver {
+    fn envelope(&self, event: &Arc<dyn Erased>) {
+        let Some(inner) = current() else { return };
+        let sinks: Vec<_> = inner.all.locked().iter().filter_map(Weak::upgrade).collect();
+        if sinks.is_empty() {
+            return;
+        }
+        let entry = event.view();
+        for sink in sinks {
+            sink.locked().push(entry.clone());
+        }
     }
 }
 
@@ -465,8 +433,11 @@ impl AllRecorder {
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(&events));
         drop(all);
-        ALL_RECORDERS.fetch_add(1, Ordering::Relaxed);
-        crate::pipeline::global_work_add();
+        let mut live = ALL_RECORDERS.locked();
+        if *live == 0 {
+            observe::add_observer(&ALL_OBSERVER);
+        }
+        *live += 1;
         AllRecorder { events }
     }
 
@@ -478,8 +449,11 @@ impl AllRecorder {
 
 impl Drop for AllRecorder {
     fn drop(&mut self) {
-        ALL_RECORDERS.fetch_sub(1, Ordering::Relaxed);
-        crate::pipeline::global_work_sub();
+        let mut live = ALL_RECORDERS.locked();
+        *live -= 1;
+        if *live == 0 {
+            observe::remove_observer(&ALL_OBSERVER);
+        }
     }
 }
 

@@ -1,109 +1,41 @@
-//! The full emit path, for signals that ask for more than dispatch.
-//!
-//! [`Signal::emit`] has a fast path for the common case: receivers only. A
-//! signal that keeps history or has middleware — or a process with global
-//! middleware, the recent-events view or an `AllRecorder` — takes this
-//! path instead:
-//!
-//! 1. build the envelope (id, timestamp; `seq` not yet);
-//! 2. run the global middleware chain, then the signal's own; a
-//!    [`Flow::Drop`] ends the emit as [`EmitStatus::Filtered`];
-//! 3. under the history lock, assign `seq` and append the envelope to the
-//!    ring, so the ring is in `seq` order with no gap;
-//! 4. hand the envelope to the global observers (recent view, recorders);
-//! 5. load the receiver snapshot *after* step 3 and dispatch.
-//!
-//! Loading the snapshot after the history append is what makes
-//! [`Signal::connect_with_replay`] exact: a replaying receiver is inserted
-//! while the history lock is held, so every event is either already in the
-//! history it replays or dispatched to it live (events in both are told
-//! apart by `seq`).
-//!
-//! The per-signal part lives in [`Extras`], allocated the first time a
-//! signal uses any of it, so an idle signal stays small.
+//! A signal's optional parts — history, middleware, the payload
+//! formatter — allocated the first time a signal uses one, so an idle
+//! signal stays small; and the `Signal` API over them, replay included.
 
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::connection::Connection;
-use crate::event::Event;
-use crate::history::{self, DebugFn, Ring};
-use crate::meta;
-use crate::middleware::{self, Chain, Entry, Erased, Flow, Middleware, MiddlewareHandle, Remove};
+use crate::event::{DebugFn, Event};
+use crate::history::Ring;
+use crate::middleware::{self, Chain, Middleware, MiddlewareHandle, Remove};
+use crate::observe;
 use crate::receiver::{
-    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, NEEDS_ENVELOPE, NEEDS_SHARED,
-    REMOVE, ReceiverInfo, SKIPPED, Slot, SlotRef, Status, make_slot,
+    ConnectOptions, DELIVERED, Delivery, Entry as SlotEntry, FAILED, IntoReceiver, NEEDS_ENVELOPE,
+    NEEDS_SHARED, REMOVE, ReceiverInfo, SKIPPED, Slot, SlotRef, Status, make_slot,
 };
-use crate::signal::{Core, Signal};
 use crate::subscribers::Subscribers;
 use crate::sync::LockExt;
-use crate::testing;
 
-/// Flag: the signal keeps history.
-pub(crate) const HISTORY: u8 = 1;
-/// Flag: the signal has middleware.
-pub(crate) const MIDDLEWARE: u8 = 2;
-
-/// Removing a signal's middleware clears its `MIDDLEWARE` flag with the
-/// last one, so the signal returns to the plain emit path.
-impl<T: Send + Sync + 'static> Remove for Core<T> {
-    fn remove_middleware(&self, id: u64) -> bool {
-        let Some(extras) = self.extras.get() else { return false };
-        let edit = extras.middleware_edit.locked();
-        let removed = extras.middleware.remove_where(|i, _| i == id);
-        let found = !removed.is_empty();
-        if found && extras.middleware.len() == 0 {
-            self.set_flag(MIDDLEWARE, false);
-        }
-        drop(edit);
-        // The middleware (user code) drops here, unlocked.
-        drop(removed);
-        found
-    }
-}
-
-/// Things outside any one signal that need every emit to take the full
-/// path: global middleware, the recent view, all-recorders. Relaxed: it
-/// only gates work (see `Core::flags`).
-static GLOBAL_WORK: AtomicUsize = AtomicUsize::new(0);
-
-#[inline]
-pub(crate) fn global_work() -> bool {
-    GLOBAL_WORK.load(Ordering::Relaxed) != 0
-}
-
-pub(crate) fn global_work_add() {
-    GLOBAL_WORK.fetch_add(1, Ordering::Relaxed);
-}
-
-pub(crate) fn global_work_sub() {
-    GLOBAL_WORK.fetch_sub(1, Ordering::Relaxed);
-}
+use super::Signal;
+use super::core::{Core, HISTORY, MIDDLEWARE};
 
 /// A signal's history, middleware and payload formatter.
 pub(crate) struct Extras<T> {
-    history: Mutex<Ring<Arc<Event<T>>>>,
-    middleware: Arc<Chain<dyn Middleware<T>>>,
+    pub(crate) history: Mutex<Ring<Arc<Event<T>>>>,
+    pub(crate) middleware: Arc<Chain<dyn Middleware<T>>>,
     /// Serialises adding and removing middleware with the `MIDDLEWARE`
     /// flag, so the flag is set exactly while the chain is non-empty.
-    middleware_edit: Mutex<()>,
-    debug: OnceLock<DebugFn<T>>,
-}
-
-/// Sets the `seq` of an envelope nobody else holds yet.
-fn number<T>(event: &mut Arc<Event<T>>, seq: u64) {
-    // Unshared by contract (see `Core::record`): `get_mut` always succeeds.
-    if let Some(event) = Arc::get_mut(event) {
-        event.seq = seq;
-    }
+    pub(crate) middleware_edit: Mutex<()>,
+    pub(crate) debug: OnceLock<DebugFn<T>>,
 }
 
 impl<T: 'static> Extras<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Extras {
             history: Mutex::new(Ring::new(0)),
             middleware: Arc::new(Subscribers::new()),
@@ -112,119 +44,12 @@ impl<T: 'static> Extras<T> {
         }
     }
 
-    fn history(&self) -> MutexGuard<'_, Ring<Arc<Event<T>>>> {
+    pub(crate) fn history(&self) -> MutexGuard<'_, Ring<Arc<Event<T>>>> {
         self.history.locked()
     }
 
     pub(crate) fn history_capacity(&self) -> usize {
         self.history().capacity()
-    }
-}
-
-impl<T: Send + Sync + 'static> Core<T> {
-    /// The extras, allocated on first use.
-    pub(crate) fn extras(&self) -> &Extras<T> {
-        self.extras.get_or_init(|| Box::new(Extras::new()))
-    }
-
-    /// Sets or clears `flag` (Relaxed: see `Core::flags`), then bumps the
-    /// snapshot version so publishers re-check their fast path.
-    fn set_flag(&self, flag: u8, on: bool) {
-        if on {
-            self.flags.fetch_or(flag, Ordering::Relaxed);
-        } else {
-            self.flags.fetch_and(!flag, Ordering::Relaxed);
-        }
-        self.subs.touch();
-    }
-
-    /// Whether this emit must take the full path.
-    #[inline]
-    pub(crate) fn has_work(&self) -> bool {
-        self.flags.load(Ordering::Relaxed) != 0 || global_work()
-    }
-
-    /// Steps 3 and 4 of the full path for an envelope that passed
-    /// middleware (see the module docs): number it — under the history
-    /// lock when the signal keeps history, appending it to the ring — and
-    /// hand it to the global observers. The caller then dispatches it.
-    ///
-    /// `event` must not be shared yet (it is numbered in place).
-    pub(crate) fn record(&self, event: &mut Arc<Event<T>>) {
-        let extras = self.extras.get();
-        let keep = extras.filter(|_| self.flags.load(Ordering::Relaxed) & HISTORY != 0);
-        match keep {
-            Some(extras) => {
-                let mut ring = extras.history();
-                number(event, self.next_seq());
-                let evicted = ring.push(event.clone());
-                drop(ring);
-                // Outside the lock: it may hold the last reference to a payload.
-                drop(evicted);
-            }
-            None => number(event, self.next_seq()),
-        }
-        let observe = history::recent_on() || testing::recording_all();
-        if observe {
-            let debug = extras.and_then(|x| x.debug.get().copied());
-            if history::recent_on() {
-                history::record_recent(event, debug);
-            }
-            if testing::recording_all() {
-                testing::record_all(event, debug);
-            }
-        }
-    }
-
-    /// Step 2 of the full path: the middleware chains, on a fresh envelope
-    /// (not shared yet). Returns whether the event goes on.
-    pub(crate) fn filter(&self, event: &mut Arc<Event<T>>) -> bool {
-        let debug = self.extras.get().and_then(|x| x.debug.get().copied());
-        match Arc::get_mut(event) {
-            Some(event) => {
-                event.name = self.name;
-                self.run_middleware(event, debug) == Flow::Continue
-            }
-            // Unreachable: callers pass an envelope they just made.
-            None => true,
-        }
-    }
-
-    /// Runs the global chain, then the signal's own. A panicking
-    /// middleware is reported and skipped.
-    fn run_middleware(&self, event: &mut Event<T>, debug: Option<DebugFn<T>>) -> Flow {
-        let global = middleware::global();
-        if global.len() != 0 {
-            for m in global.load().items() {
-                let flow = catch_unwind(AssertUnwindSafe(|| {
-                    m.0.handle(&mut Erased { event: &mut *event, debug })
-                }));
-                match flow {
-                    Ok(Flow::Continue) => {}
-                    Ok(Flow::Drop) => return Flow::Drop,
-                    Err(panic) => self.middleware_failed(m.0.name(), &*panic),
-                }
-            }
-        }
-        if self.flags.load(Ordering::Relaxed) & MIDDLEWARE != 0 {
-            if let Some(extras) = self.extras.get() {
-                for m in extras.middleware.load().items() {
-                    match catch_unwind(AssertUnwindSafe(|| m.0.handle(event))) {
-                        Ok(Flow::Continue) => {}
-                        Ok(Flow::Drop) => return Flow::Drop,
-                        Err(panic) => self.middleware_failed(m.0.name(), &*panic),
-                    }
-                }
-            }
-        }
-        Flow::Continue
-    }
-
-    #[cold]
-    fn middleware_failed(&self, name: Cow<'static, str>, panic: &(dyn std::any::Any + Send)) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        let receiver = Cow::Owned(format!("middleware {name}"));
-        meta::failed_event(self.name, self.id, receiver, crate::signal::panic_message(panic));
     }
 }
 
@@ -266,7 +91,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let core = self.core();
         let extras = core.extras();
         let edit = extras.middleware_edit.locked();
-        let id = extras.middleware.insert(0, Entry(Arc::new(m) as Arc<dyn Middleware<T>>));
+        let id =
+            extras.middleware.insert(0, middleware::Entry(Arc::new(m) as Arc<dyn Middleware<T>>));
         core.set_flag(MIDDLEWARE, true);
         drop(edit);
         let weak: Weak<dyn Remove> = Arc::downgrade(core) as Weak<Core<T>>;
@@ -302,19 +128,19 @@ impl<T: Send + Sync + 'static> Signal<T> {
 /// A receiver connected with replay, while it catches up: live events that
 /// arrive before the replayed history has been delivered are buffered, so
 /// the receiver sees history first, then live events, each once.
-struct Replaying<T> {
-    inner: SlotRef<T>,
+pub(crate) struct Replaying<T> {
+    pub(crate) inner: SlotRef<T>,
     /// Live events below this `seq` were in the replayed history: skipped.
-    first_live: u64,
+    pub(crate) first_live: u64,
     /// Set (Release) once the buffer is drained for good; a live delivery
     /// that sees it (Acquire) goes straight to the receiver.
-    caught_up: AtomicBool,
+    pub(crate) caught_up: AtomicBool,
     /// `Some` while catching up: live events to deliver after the history.
-    pending: Mutex<Option<Vec<Arc<Event<T>>>>>,
+    pub(crate) pending: Mutex<Option<Vec<Arc<Event<T>>>>>,
 }
 
 impl<T: Send + Sync + 'static> Replaying<T> {
-    fn pending(&self) -> MutexGuard<'_, Option<Vec<Arc<Event<T>>>>> {
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Option<Vec<Arc<Event<T>>>>> {
         self.pending.locked()
     }
 }
@@ -417,12 +243,12 @@ impl<T: Send + Sync + 'static> Signal<T> {
             caught_up: AtomicBool::new(false),
             pending: Mutex::new(Some(Vec::new())),
         });
-        let entry: Box<dyn crate::receiver::Entry<T>> = Box::new(slot.clone());
+        let entry: Box<dyn SlotEntry<T>> = Box::new(slot.clone());
         let id = core.subs.insert(priority, SlotRef(Arc::new(entry)));
         drop(ring);
-        if meta::wants_connected() {
+        if observe::wants_connected() {
             let info = ReceiverInfo::of(id, priority, &slot.inner);
-            meta::connected_event(core.name, core.id, info);
+            observe::connected(core.name, core.id, info);
         }
         let mut live = self.replay_all(id, &slot.inner, &history);
         while live {
@@ -455,7 +281,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// whether the receiver is still connected.
     ///
     /// [`DisconnectReason::Once`]: crate::DisconnectReason::Once
-    fn replay_all(&self, id: u64, slot: &SlotRef<T>, events: &[Arc<Event<T>>]) -> bool {
+    pub(crate) fn replay_all(&self, id: u64, slot: &SlotRef<T>, events: &[Arc<Event<T>>]) -> bool {
         let core = self.core();
         for event in events {
             if !core.subs.contains(id) {
@@ -473,7 +299,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     }
 
     /// Delivers one stored envelope to one receiver, reporting a failure.
-    fn replay_one(&self, slot: &SlotRef<T>, event: &Arc<Event<T>>) -> Status {
+    pub(crate) fn replay_one(&self, slot: &SlotRef<T>, event: &Arc<Event<T>>) -> Status {
         let failure = Cell::new(None);
         let d = Delivery {
             data: &event.data,

@@ -1,0 +1,258 @@
+//! Floor 3: the process-wide hook the emit path calls, so that
+//! cross-cutting watchers attach from above instead of being imported from
+//! below.
+//!
+//! The signal layer (floor 5) reports here and knows nothing of who
+//! listens; the watchers live in higher floors and register themselves:
+//!
+//! * **Work gate.** [`work`] is one relaxed load on every emit: nonzero
+//!   sends the emit down the full path (envelope, middleware, observers).
+//!   Global middleware, the recent-events view and testing all-recorders
+//!   each hold a count while they exist.
+//! * **Envelope observers** ([`Observer`]): handed every envelope the full
+//!   path builds, type-erased and shared (no copy of the payload). The
+//!   recent-events view ([`history`](crate::history)) and testing
+//!   all-recorders are observers.
+//! * **Lifecycle** ([`Lifecycle`]): receivers connected, disconnected and
+//!   failed. The [`meta`](crate::meta) floor installs it the first time its
+//!   signals are used and turns the calls into `mesh.receiver.*` emits;
+//!   before that, nobody can be listening, and the calls cost one load.
+//! * **Scopes** ([`Scopes`]): where an event type's signal resolves inside
+//!   a testing scope. The [`testing`](crate::testing) floor installs it;
+//!   while no scope exists, resolving costs one load.
+//!
+//! Everything here is type-erased (`dyn`), so this floor depends on
+//! nothing but the envelope's erased view.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::connection::DisconnectReason;
+use crate::event::{DebugFn, Entry, Erased, Event};
+use crate::receiver::ReceiverInfo;
+use crate::sync::RwLockExt;
+
+// ----- the work gate --------------------------------------------------------
+
+/// Things outside any one signal that need every emit to take the full
+/// path. Relaxed: it only gates work; a watcher registered before an emit
+/// starts (happens-before) is seen by read-write coherence, and what the
+/// full path then reads (observers, global middleware) carries its own
+/// synchronisation.
+static WORK: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether some global watcher wants every emit to take the full path.
+#[inline]
+pub(crate) fn work() -> bool {
+    WORK.load(Ordering::Relaxed) != 0
+}
+
+/// One more reason for the full path (see [`WORK`]).
+pub(crate) fn add_work() {
+    WORK.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One reason fewer.
+pub(crate) fn sub_work() {
+    WORK.fetch_sub(1, Ordering::Relaxed);
+}
+
+// ----- envelope observers ---------------------------------------------------
+
+/// A watcher of every envelope the full emit path builds.
+pub(crate) trait Observer: Send + Sync {
+    /// Called on the emitting thread, after the envelope is numbered and
+    /// before it is dispatched. Must not emit on the same signal.
+    fn envelope(&self, event: &Arc<dyn Erased>);
+}
+
+/// The registered observers. Read (shared lock) only on the full path
+/// while at least one exists; written when one comes or goes.
+static OBSERVERS: RwLock<Vec<&'static dyn Observer>> = RwLock::new(Vec::new());
+
+/// Registers `observer` (and counts it as work): from now on every emit
+/// builds an envelope and hands it over.
+pub(crate) fn add_observer(observer: &'static dyn Observer) {
+    OBSERVERS.write_locked().push(observer);
+    add_work();
+}
+
+/// Unregisters one registration of `observer`.
+pub(crate) fn remove_observer(observer: &'static dyn Observer) {
+    let mut observers = OBSERVERS.write_locked();
+    let this = observer as *const dyn Observer as *const ();
+    if let Some(at) = observers.iter().position(|o| std::ptr::eq(*o as *const _ as *const (), this))
+    {
+        observers.remove(at);
+        sub_work();
+    }
+}
+
+/// Hands `event` to the observers, if any.
+pub(crate) fn envelope<T: Send + Sync + 'static>(event: &Arc<Event<T>>, debug: Option<DebugFn<T>>) {
+    let observers = OBSERVERS.read_locked();
+    if observers.is_empty() {
+        return;
+    }
+    let erased: Arc<dyn Erased> = Arc::new(Entry { event: event.clone(), debug });
+    for observer in observers.iter() {
+        observer.envelope(&erased);
+    }
+}
+
+// ----- lifecycle ------------------------------------------------------------
+
+/// Receives the receiver lifecycle of every signal.
+pub(crate) trait Lifecycle: Send + Sync {
+    /// Whether `connected` would do anything (so callers can skip building
+    /// its argument).
+    fn wants_connected(&self) -> bool;
+    fn connected(&self, signal: &'static str, signal_id: u64, receiver: ReceiverInfo);
+    fn wants_disconnected(&self) -> bool;
+    fn disconnected(
+        &self,
+        signal: &'static str,
+        signal_id: u64,
+        receiver: ReceiverInfo,
+        reason: DisconnectReason,
+    );
+    fn failed(
+        &self,
+        signal: &'static str,
+        signal_id: u64,
+        receiver: Cow<'static, str>,
+        message: String,
+    );
+}
+
+static LIFECYCLE: OnceLock<&'static dyn Lifecycle> = OnceLock::new();
+
+/// Installs the lifecycle hook (once; later calls are ignored).
+pub(crate) fn set_lifecycle(hook: &'static dyn Lifecycle) {
+    let _ = LIFECYCLE.set(hook);
+}
+
+pub(crate) fn wants_connected() -> bool {
+    LIFECYCLE.get().is_some_and(|l| l.wants_connected())
+}
+
+pub(crate) fn wants_disconnected() -> bool {
+    LIFECYCLE.get().is_some_and(|l| l.wants_disconnected())
+}
+
+pub(crate) fn connected(signal: &'static str, signal_id: u64, receiver: ReceiverInfo) {
+    if let Some(l) = LIFECYCLE.get() {
+        l.connected(signal, signal_id, receiver);
+    }
+}
+
+pub(crate) fn disconnected(
+    signal: &'static str,
+    signal_id: u64,
+    receiver: ReceiverInfo,
+    reason: DisconnectReason,
+) {
+    if let Some(l) = LIFECYCLE.get() {
+        l.disconnected(signal, signal_id, receiver, reason);
+    }
+}
+
+pub(crate) fn failed(
+    signal: &'static str,
+    signal_id: u64,
+    receiver: Cow<'static, str>,
+    message: String,
+) {
+    if let Some(l) = LIFECYCLE.get() {
+        l.failed(signal, signal_id, receiver, message);
+    }
+}
+
+// ----- scopes ---------------------------------------------------------------
+
+/// One scope's signal of some event type, type-erased.
+pub(crate) trait ScopedSignal: Send + Sync {
+    /// The signal (a `Signal<T>`), for downcasting.
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
+    /// Disconnects every receiver (its scope ended).
+    fn clear(&self);
+}
+
+/// Resolves event types' signals inside testing scopes.
+pub(crate) trait Scopes: Send + Sync {
+    /// The current thread's scope's signal for the event type `event`, if
+    /// a scope is entered; `make` makes it on the scope's first use of the
+    /// type (its argument: whether the scope includes global receivers).
+    fn resolve(
+        &self,
+        event: TypeId,
+        make: &mut dyn FnMut(bool) -> Box<dyn ScopedSignal>,
+        found: &mut dyn FnMut(&dyn ScopedSignal),
+    );
+}
+
+/// Live scopes in the process. Relaxed: it only tells `resolve` whether to
+/// look at the thread's scope at all; a scope entered on this thread is
+/// seen by this thread in program order.
+static LIVE_SCOPES: AtomicUsize = AtomicUsize::new(0);
+
+static SCOPES: OnceLock<&'static dyn Scopes> = OnceLock::new();
+
+/// Installs the scope resolver (once) and counts a live scope.
+pub(crate) fn scope_started(scopes: &'static dyn Scopes) {
+    let _ = SCOPES.set(scopes);
+    LIVE_SCOPES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a scope gone.
+pub(crate) fn scope_ended() {
+    LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The scope's signal for event type `event`, as `S`, if a scope is
+/// entered on this thread. One relaxed load while no scope exists.
+#[inline]
+pub(crate) fn scoped<S: Clone + 'static>(
+    event: TypeId,
+    make: impl FnOnce(bool) -> Box<dyn ScopedSignal>,
+) -> Option<S> {
+    if LIVE_SCOPES.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    scoped_slow(event, make)
+}
+
+#[cold]
+fn scoped_slow<S: Clone + 'static>(
+    event: TypeId,
+    make: impl FnOnce(bool) -> Box<dyn ScopedSignal>,
+) -> Option<S> {
+    let scopes = SCOPES.get()?;
+    let mut make = Some(make);
+    let mut out = None;
+    scopes.resolve(
+        event,
+        &mut |globals| match make.take() {
+            Some(make) => make(globals),
+            None => unreachable_make(),
+        },
+        &mut |signal| out = signal.as_any().downcast_ref::<S>().cloned(),
+    );
+    out
+}
+
+/// `make` is called at most once per resolution; a second call is a bug
+/// in the resolver. Answer with an inert signal rather than panic.
+#[cold]
+fn unreachable_make() -> Box<dyn ScopedSignal> {
+    struct Inert;
+    impl ScopedSignal for Inert {
+        fn as_any(&self) -> &(dyn Any + Send + Sync) {
+            self
+        }
+        fn clear(&self) {}
+    }
+    Box::new(Inert)
+}

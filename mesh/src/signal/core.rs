@@ -1,0 +1,821 @@
+//! `Core<T>`, the state behind every handle to one signal, and every
+//! decision an emit makes: this is the one module that decides the emit
+//! path, once per emit, and the only place `Core<T>` has methods.
+//!
+//! # The paths
+//!
+//! 1. *Nobody listening*: one atomic load (`len`) and return (inlined
+//!    into the caller by [`Signal::emit`]).
+//! 2. *The hot path* ([`Core::emit_data`]): a bare payload, payload-only
+//!    receivers, nothing muted, ordered or observed: one branch over three
+//!    relaxed loads, one snapshot load, one dynamic call per receiver.
+//! 3. *Everything else* ([`Core::emit_slow`]): decided once, here.
+//!    The payload is moved once — into an envelope on that frame, or into
+//!    its `Arc` when the envelope must outlive the dispatch (history,
+//!    middleware, observers, a receiver that keeps it, an ordered queue).
+//!
+//! # The full path
+//!
+//! For signals that ask for more than dispatch.
+//!
+//! [`Signal::emit`] has a fast path for the common case: receivers only. A
+//! signal that keeps history or has middleware — or a process with global
+//! middleware, the recent-events view or an `AllRecorder` — takes this
+//! path instead:
+//!
+//! 1. build the envelope (id, timestamp; `seq` not yet);
+//! 2. run the global middleware chain, then the signal's own; a
+//!    [`Flow::Drop`] ends the emit as [`EmitStatus::Filtered`];
+//! 3. under the history lock, assign `seq` and append the envelope to the
+//!    ring, so the ring is in `seq` order with no gap;
+//! 4. hand the envelope to the global observers (recent view, recorders);
+//! 5. load the receiver snapshot *after* step 3 and dispatch.
+//!
+//! Loading the snapshot after the history append is what makes
+//! [`Signal::connect_with_replay`] exact: a replaying receiver is inserted
+//! while the history lock is held, so every event is either already in the
+//! history it replays or dispatched to it live (events in both are told
+//! apart by `seq`).
+//!
+//! The per-signal part lives in [`Extras`], allocated the first time a
+//! signal uses any of it, so an idle signal stays small.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::connection::{Detach, DisconnectReason};
+use crate::event::{DebugFn, Event, Metadata, new_id};
+use crate::middleware::{self, Erased, Flow, Remove};
+use crate::observe;
+use crate::receiver::{
+    DELIVERED, Delivery, Entry as SlotEntry, FAILED, MAY_EXPIRE, NEEDS_ENVELOPE, NEEDS_SHARED,
+    Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef,
+};
+use crate::subscribers::{Snapshot, Subscribers};
+use crate::sync::LockExt;
+
+use super::extras::Extras;
+use super::{EmitStatus, Emitted, SignalConfig};
+
+/// The next [`Signal::id`].
+pub(crate) static NEXT_SIGNAL_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Payloads larger than this many bytes are never passed by value below
+/// the emit call: see [`Signal::emit`](crate::Signal::emit). Smaller ones are cheaper to copy a
+/// few times than to allocate for.
+pub const LARGE_PAYLOAD: usize = 256;
+
+/// An event queued on an ordered signal.
+pub(crate) enum Queued<T> {
+    /// A bare payload: when it was emitted, no receiver needed the
+    /// envelope and the signal had no history or middleware.
+    Data(Box<T>, Option<Cow<'static, str>>),
+    /// An envelope that passed middleware (on the emitting thread).
+    Event(Arc<Event<T>>),
+}
+
+/// State of an ordered signal: whether a thread is dispatching, and the
+/// events emitted meanwhile, which that thread delivers next.
+pub(crate) struct Ordered<T> {
+    pub(crate) state: Mutex<OrderState<T>>,
+}
+
+pub(crate) struct OrderState<T> {
+    /// Whether some thread is delivering events of this signal.
+    pub(crate) dispatching: bool,
+    /// Events emitted while `dispatching`, in emission order.
+    pub(crate) queue: VecDeque<Queued<T>>,
+}
+
+/// The shared state behind every handle to one signal.
+pub(crate) struct Core<T> {
+    pub(crate) name: &'static str,
+    /// Unique in the process, never reused: tells signals apart in meta
+    /// events and introspection even when they have no name.
+    pub(crate) id: u64,
+    pub(crate) subs: Subscribers<SlotRef<T>>,
+    /// Number of live [`MuteGuard`]s. Relaxed: it only gates work, and a
+    /// guard created before an emit starts (happens-before) is seen by
+    /// read-write coherence.
+    pub(crate) muted: AtomicU32,
+    /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
+    /// gap-freedom come from the RMW itself; nothing else is published
+    /// through it.
+    pub(crate) seq: AtomicU64,
+    /// Receiver failures so far. Relaxed: a statistic.
+    pub(crate) failures: AtomicU64,
+    /// Which of history and middleware this signal uses
+    /// (`pipeline::HISTORY`, `pipeline::MIDDLEWARE`); nonzero sends every
+    /// emit down the full path. Relaxed: it only gates work; the state it
+    /// gates is reached through `extras`, under its own locks.
+    pub(crate) flags: AtomicU8,
+    /// History, middleware and payload formatter, allocated on first use
+    /// so an idle signal stays small.
+    pub(crate) extras: OnceLock<Box<Extras<T>>>,
+    /// Boxed: most signals are not ordered, and an idle signal should be
+    /// small (the lock and the queue are ~40 bytes).
+    pub(crate) ordered: Option<Box<Ordered<T>>>,
+}
+
+/// Flag: the signal keeps history.
+pub(crate) const HISTORY: u8 = 1;
+/// Flag: the signal has middleware.
+pub(crate) const MIDDLEWARE: u8 = 2;
+
+/// Removing a signal's middleware clears its `MIDDLEWARE` flag with the
+/// last one, so the signal returns to the plain emit path.
+impl<T: Send + Sync + 'static> Remove for Core<T> {
+    fn remove_middleware(&self, id: u64) -> bool {
+        let Some(extras) = self.extras.get() else { return false };
+        let edit = extras.middleware_edit.locked();
+        let removed = extras.middleware.remove_where(|i, _| i == id);
+        let found = !removed.is_empty();
+        if found && extras.middleware.len() == 0 {
+            self.set_flag(MIDDLEWARE, false);
+        }
+        drop(edit);
+        // The middleware (user code) drops here, unlocked.
+        drop(removed);
+        found
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// The extras, allocated on first use.
+    pub(crate) fn extras(&self) -> &Extras<T> {
+        self.extras.get_or_init(|| Box::new(Extras::new()))
+    }
+
+    /// Sets or clears `flag` (Relaxed: see `Core::flags`), then bumps the
+    /// snapshot version so publishers re-check their fast path.
+    pub(crate) fn set_flag(&self, flag: u8, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+        self.subs.touch();
+    }
+
+    /// Whether this emit must take the full path.
+    #[inline]
+    pub(crate) fn has_work(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) != 0 || observe::work()
+    }
+
+    /// Steps 3 and 4 of the full path for an envelope that passed
+    /// middleware (see the module docs): number it — under the history
+    /// lock when the signal keeps history, appending it to the ring — and
+    /// hand it to the global observers. The caller then dispatches it.
+    ///
+    /// `event` must not be shared yet (it is numbered in place).
+    pub(crate) fn record(&self, event: &mut Arc<Event<T>>) {
+        let extras = self.extras.get();
+        let keep = extras.filter(|_| self.flags.load(Ordering::Relaxed) & HISTORY != 0);
+        match keep {
+            Some(extras) => {
+                let mut ring = extras.history();
+                number(event, self.next_seq());
+                let evicted = ring.push(event.clone());
+                drop(ring);
+                // Outside the lock: it may hold the last reference to a payload.
+                drop(evicted);
+            }
+            None => number(event, self.next_seq()),
+        }
+        if observe::work() {
+            observe::envelope(event, extras.and_then(|x| x.debug.get().copied()));
+        }
+    }
+
+    /// Step 2 of the full path: the middleware chains, on a fresh envelope
+    /// (not shared yet). Returns whether the event goes on.
+    pub(crate) fn filter(&self, event: &mut Arc<Event<T>>) -> bool {
+        let debug = self.extras.get().and_then(|x| x.debug.get().copied());
+        match Arc::get_mut(event) {
+            Some(event) => {
+                event.name = self.name;
+                self.run_middleware(event, debug) == Flow::Continue
+            }
+            // Unreachable: callers pass an envelope they just made.
+            None => true,
+        }
+    }
+
+    /// Runs the global chain, then the signal's own. A panicking
+    /// middleware is reported and skipped.
+    pub(crate) fn run_middleware(&self, event: &mut Event<T>, debug: Option<DebugFn<T>>) -> Flow {
+        let global = middleware::global();
+        if global.len() != 0 {
+            for m in global.load().items() {
+                let flow = catch_unwind(AssertUnwindSafe(|| {
+                    m.0.handle(&mut Erased { event: &mut *event, debug })
+                }));
+                match flow {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Drop) => return Flow::Drop,
+                    Err(panic) => self.middleware_failed(m.0.name(), &*panic),
+                }
+            }
+        }
+        if self.flags.load(Ordering::Relaxed) & MIDDLEWARE != 0 {
+            if let Some(extras) = self.extras.get() {
+                for m in extras.middleware.load().items() {
+                    match catch_unwind(AssertUnwindSafe(|| m.0.handle(event))) {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Drop) => return Flow::Drop,
+                        Err(panic) => self.middleware_failed(m.0.name(), &*panic),
+                    }
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    #[cold]
+    pub(crate) fn middleware_failed(
+        &self,
+        name: Cow<'static, str>,
+        panic: &(dyn std::any::Any + Send),
+    ) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let receiver = Cow::Owned(format!("middleware {name}"));
+        observe::failed(self.name, self.id, receiver, crate::signal::panic_message(panic));
+    }
+}
+
+/// Records a receiver that panicked (cold path of [`Core::walk`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn caught<T>(
+    panic: Box<dyn std::any::Any + Send>,
+    receiver: &dyn SlotEntry<T>,
+    notes: &Notes,
+) {
+    notes.record(receiver.addr(), FAILED, Some(panic_message(&*panic)));
+    // Drop the payload here: it is user data.
+    drop(panic);
+}
+
+/// Failures and removals noticed during one dispatch (the cold path).
+#[derive(Default)]
+pub(crate) struct Aftermath {
+    pub(crate) failures: Vec<(Cow<'static, str>, String)>,
+    pub(crate) removals: Vec<(u64, DisconnectReason)>,
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// [`Signal::emit`] after the "anyone listening?" check: the hot path
+    /// delivers a bare payload to payload-only receivers by reference;
+    /// anything else goes to [`emit_slow`](Self::emit_slow).
+    #[inline]
+    pub(crate) fn emit_data(&self, data: T) -> Emitted {
+        // One branch for every reason to leave the fast path: muted, history
+        // or middleware, global work (all Relaxed gates; see the fields'
+        // docs), or ordered dispatch.
+        let gate = self.muted.load(Ordering::Relaxed)
+            | u32::from(self.flags.load(Ordering::Relaxed))
+            | u32::from(observe::work());
+        if gate != 0 || self.ordered.is_some() {
+            return self.emit_slow(data, None, None);
+        }
+        let snap = self.subs.load();
+        if snap.flags() & NEEDS_ENVELOPE != 0 {
+            return self.emit_slow(data, None, Some(&snap));
+        }
+        self.run_payload(&snap, &data)
+    }
+
+    /// Every emit of a payload that is not the hot path: the one place
+    /// that decides how an event travels.
+    ///
+    /// The payload is moved once: into an envelope in this frame, or —
+    /// when the envelope must outlive the dispatch or be shared (history,
+    /// middleware, global observers, a receiver that keeps it, an ordered
+    /// signal's queue) — into its `Arc`. Every later step takes it by
+    /// reference, so a large payload costs one copy and one frame's worth
+    /// of stack, whatever the path. `snap` is a current snapshot the caller
+    /// already holds, if any.
+    #[inline(never)]
+    pub(crate) fn emit_slow(
+        &self,
+        data: T,
+        source: Option<Cow<'static, str>>,
+        snap: Option<&Snapshot<SlotRef<T>>>,
+    ) -> Emitted {
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        let loaded;
+        let snap = match snap {
+            Some(snap) => snap,
+            None => {
+                loaded = self.subs.load();
+                &loaded
+            }
+        };
+        let needs = snap.flags();
+        if self.has_work()
+            || needs & NEEDS_SHARED != 0
+            || (self.ordered.is_some() && needs & NEEDS_ENVELOPE != 0)
+        {
+            return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
+        }
+        if let Some(ordered) = &self.ordered {
+            return self.emit_ordered(ordered, Queued::Data(Box::new(data), source));
+        }
+        let failure = Cell::new(None);
+        if needs & NEEDS_ENVELOPE == 0 {
+            let d = Delivery {
+                data: &data,
+                event: None,
+                source: source.as_deref(),
+                shared: None,
+                failure: &failure,
+            };
+            return self.run(snap, &d);
+        }
+        let event = self.envelope(data, source, self.next_seq());
+        self.run_event(snap, &event, None, &failure)
+    }
+
+    /// [`Signal::emit_event`] after the "anyone listening?" check; as
+    /// [`emit_slow`](Self::emit_slow), the envelope is moved at most once.
+    #[inline(never)]
+    pub(crate) fn emit_envelope(&self, mut event: Event<T>) -> Emitted {
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        event.name = self.name;
+        let snap = self.subs.load();
+        if self.has_work() || self.ordered.is_some() || snap.flags() & NEEDS_SHARED != 0 {
+            return self.emit_shared(Arc::new(event));
+        }
+        event.seq = self.next_seq();
+        self.run_event(&snap, &event, None, &Cell::new(None))
+    }
+
+    /// A payload larger than [`LARGE_PAYLOAD`]: decided here, inlined
+    /// into the caller's frame, so the payload is read where it is
+    /// (payload-only receivers) or moved once, into its `Arc` envelope.
+    #[inline(always)]
+    pub(crate) fn emit_large(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
+        let gate = self.muted.load(Ordering::Relaxed)
+            | u32::from(self.flags.load(Ordering::Relaxed))
+            | u32::from(observe::work());
+        if gate == 0 && self.ordered.is_none() {
+            let snap = self.subs.load();
+            if snap.flags() & NEEDS_ENVELOPE == 0 {
+                let failure = Cell::new(None);
+                let d = Delivery {
+                    data: &data,
+                    event: None,
+                    source: source.as_deref(),
+                    shared: None,
+                    failure: &failure,
+                };
+                return self.run(&snap, &d);
+            }
+        }
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        let (id, timestamp) = new_id();
+        let metadata = Metadata::new();
+        let event = Event { id, name: self.name, data, timestamp, source, metadata, seq: 0 };
+        self.emit_shared(Arc::new(event))
+    }
+
+    /// [`emit_envelope`](Self::emit_envelope) for an envelope already
+    /// behind its `Arc` (large payloads).
+    #[inline(never)]
+    pub(crate) fn emit_shared_event(&self, mut event: Arc<Event<T>>) -> Emitted {
+        if self.muted.load(Ordering::Relaxed) != 0 {
+            return Emitted::with(EmitStatus::Muted);
+        }
+        if let Some(event) = Arc::get_mut(&mut event) {
+            event.name = self.name;
+        }
+        self.emit_shared(event)
+    }
+
+    /// A fresh envelope behind its `Arc`: middleware (on the emitting
+    /// thread, whichever thread delivers it), then delivery or, on an
+    /// ordered signal, the queue.
+    pub(crate) fn emit_shared(&self, mut event: Arc<Event<T>>) -> Emitted {
+        if self.has_work() && !self.filter(&mut event) {
+            return Emitted::with(EmitStatus::Filtered);
+        }
+        match &self.ordered {
+            Some(ordered) => self.emit_ordered(ordered, Queued::Event(event)),
+            None => self.deliver(event),
+        }
+    }
+
+    /// Numbers and records an envelope that passed middleware, then
+    /// dispatches it to the snapshot loaded *after* the history append
+    /// (what makes [`Signal::connect_with_replay`] exact).
+    pub(crate) fn deliver(&self, mut event: Arc<Event<T>>) -> Emitted {
+        self.record(&mut event);
+        self.run_event(&self.subs.load(), &event, Some(&event), &Cell::new(None))
+    }
+
+    /// Delivers one event an ordered signal queued (or is about to).
+    pub(crate) fn deliver_queued(&self, queued: Queued<T>) -> Emitted {
+        match queued {
+            Queued::Event(event) => self.deliver(event),
+            Queued::Data(data, source) => {
+                let snap = self.subs.load();
+                if self.has_work() || snap.flags() & NEEDS_ENVELOPE != 0 {
+                    // History, middleware or an envelope receiver came
+                    // since it was queued: it needs the envelope after all.
+                    let mut event = Arc::new(self.envelope(*data, source, 0));
+                    if self.has_work() && !self.filter(&mut event) {
+                        return Emitted::with(EmitStatus::Filtered);
+                    }
+                    return self.deliver(event);
+                }
+                let failure = Cell::new(None);
+                let d = Delivery {
+                    data: &*data,
+                    event: None,
+                    source: source.as_deref(),
+                    shared: None,
+                    failure: &failure,
+                };
+                self.run(&snap, &d)
+            }
+        }
+    }
+
+    /// Ordered mode: one dispatching thread at a time; see the module docs.
+    ///
+    /// An emit that finds the signal idle becomes the dispatcher: it
+    /// delivers its event, then every event queued meanwhile, until the
+    /// queue is empty. An emit that finds a dispatch in progress — on any
+    /// thread, its own included — queues its event and returns
+    /// [`EmitStatus::Deferred`] at once. Nobody ever waits for another
+    /// thread's dispatch, so receivers that emit (directly, or from threads
+    /// they join) cannot deadlock, and events are delivered in one total
+    /// order: `seq` is assigned by the single dispatcher.
+    pub(crate) fn emit_ordered(&self, ordered: &Ordered<T>, queued: Queued<T>) -> Emitted {
+        let mut state = ordered.state.locked();
+        if state.dispatching {
+            state.queue.push_back(queued);
+            return Emitted::with(EmitStatus::Deferred);
+        }
+        state.dispatching = true;
+        drop(state);
+
+        /// Ends the dispatcher's turn if a dispatch unwinds (receivers'
+        /// panics are caught, so only a bug gets here); the queue is left
+        /// for the next dispatcher.
+        struct Turn<'a, T>(&'a Ordered<T>, bool);
+        impl<T> Drop for Turn<'_, T> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.state.locked().dispatching = false;
+                }
+            }
+        }
+        let mut turn = Turn(ordered, true);
+        let first = self.deliver_queued(queued);
+        loop {
+            let mut state = ordered.state.locked();
+            match state.queue.pop_front() {
+                Some(queued) => {
+                    drop(state);
+                    self.deliver_queued(queued);
+                }
+                None => {
+                    state.dispatching = false;
+                    turn.1 = false;
+                    break first;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn run_event(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        ev: &Event<T>,
+        shared: Option<&Arc<Event<T>>>,
+        failure: &Cell<Option<String>>,
+    ) -> Emitted {
+        let d = Delivery {
+            data: &ev.data,
+            event: Some(ev),
+            source: ev.source.as_deref(),
+            shared,
+            failure,
+        };
+        self.run(snap, &d)
+    }
+
+    /// A fresh envelope (id and timestamp from one clock read) for `data`.
+    pub(crate) fn envelope(
+        &self,
+        data: T,
+        source: Option<Cow<'static, str>>,
+        seq: u64,
+    ) -> Event<T> {
+        let (id, timestamp) = new_id();
+        Event { id, name: self.name, data, timestamp, source, metadata: Metadata::new(), seq }
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Delivers a bare payload, emitted without a source, to a snapshot
+    /// with no envelope receiver: the hot path.
+    #[inline(always)]
+    pub(crate) fn run_payload(&self, snap: &Snapshot<SlotRef<T>>, data: &T) -> Emitted {
+        let notes = Notes::new();
+        self.walk(snap, &notes, |slot| slot.call_payload(data, &notes))
+    }
+
+    /// Delivers `d` to the receivers of `snap`.
+    #[inline]
+    pub(crate) fn run(&self, snap: &Snapshot<SlotRef<T>>, d: &Delivery<'_, T>) -> Emitted {
+        let notes = Notes::new();
+        self.walk(snap, &notes, |slot| {
+            let status = slot.call(d);
+            if status != DELIVERED {
+                notes.record(slot.addr(), status, d.failure.take());
+            }
+        })
+    }
+
+    /// The dispatch loop: one dynamic call per receiver inside a single
+    /// `catch_unwind`, and nothing else. Receivers that do not simply
+    /// deliver leave [`Notes`], settled after the loop; a panic is noted
+    /// the same way and the loop resumes after the receiver that panicked.
+    #[inline(always)]
+    pub(crate) fn walk(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        notes: &Notes,
+        call: impl Fn(&dyn SlotEntry<T>),
+    ) -> Emitted {
+        let items = snap.items();
+        // The index of the next receiver to call, advanced before each
+        // call, so after a panic it is one past the receiver that panicked.
+        let mut next = 0;
+        loop {
+            let walk = catch_unwind(AssertUnwindSafe(|| {
+                while let Some(slot) = items.get(next) {
+                    next += 1;
+                    call(&**slot.0);
+                }
+            }));
+            match walk {
+                Ok(()) => break,
+                Err(panic) => caught(panic, &**items[next - 1].0, notes),
+            }
+        }
+        let skipped = notes.skipped();
+        match notes.take() {
+            None => Emitted {
+                delivered: items.len() as u32 - skipped,
+                failed: 0,
+                skipped,
+                status: EmitStatus::Dispatched,
+            },
+            Some(notes) => self.settle(snap, *notes, skipped),
+        }
+    }
+
+    /// Counts, reports and applies the notes of one dispatch (cold path).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        notes: Vec<Note>,
+        skipped: u32,
+    ) -> Emitted {
+        let items = snap.items();
+        let (mut skipped, mut failed) = (skipped, 0u32);
+        let mut after = Aftermath::default();
+        // Notes are in call order: look each receiver up from the last one.
+        let mut at = 0;
+        for Note { slot, status, message } in notes {
+            let Some(i) = (at..items.len()).chain(0..at).find(|&i| items[i].0.addr() == slot)
+            else {
+                continue;
+            };
+            at = i + 1;
+            if status & SKIPPED != 0 {
+                skipped += 1;
+            }
+            if status & FAILED != 0 {
+                failed += 1;
+                after.failures.push((items[i].0.name().clone(), message.unwrap_or_default()));
+            }
+            // A one-shot that panicked unwound before it could ask to be
+            // removed, but it is spent: its expiry says so.
+            if let Some(reason) = items[i].0.expiry() {
+                after.removals.push((snap.keys()[i].0, reason));
+            } else if status & REMOVE != 0 {
+                after.removals.push((snap.keys()[i].0, DisconnectReason::Expired));
+            }
+        }
+        self.aftermath(after);
+        Emitted {
+            delivered: items.len() as u32 - skipped - failed,
+            failed,
+            skipped,
+            status: EmitStatus::Dispatched,
+        }
+    }
+
+    /// Reports failures and removes spent receivers, after a dispatch.
+    #[cold]
+    pub(crate) fn aftermath(&self, after: Aftermath) {
+        if !after.removals.is_empty() {
+            let removals = after.removals;
+            self.remove(
+                |id, _| removals.iter().any(|&(r, _)| r == id),
+                |id, _| {
+                    removals
+                        .iter()
+                        .find(|&&(r, _)| r == id)
+                        .map_or(DisconnectReason::Expired, |r| r.1)
+                },
+            );
+        }
+        if !after.failures.is_empty() {
+            self.failures.fetch_add(after.failures.len() as u64, Ordering::Relaxed);
+            for (receiver, message) in after.failures {
+                observe::failed(self.name, self.id, receiver, message);
+            }
+        }
+    }
+
+    /// Removes receivers matching `which`, firing `disconnected` for each.
+    /// Returns how many were removed.
+    pub(crate) fn remove(
+        &self,
+        which: impl FnMut(u64, &SlotRef<T>) -> bool,
+        reason: impl Fn(u64, &SlotRef<T>) -> DisconnectReason,
+    ) -> usize {
+        let removed = self.subs.remove_where(which);
+        let n = removed.len();
+        for ((id, priority), slot) in removed {
+            if observe::wants_disconnected() {
+                let reason = reason(id, &slot);
+                observe::disconnected(
+                    self.name,
+                    self.id,
+                    ReceiverInfo::of(id, priority, &slot),
+                    reason,
+                );
+            }
+            // The slot (and the user's closure) drops here, outside the
+            // writer lock.
+            drop(slot);
+        }
+        n
+    }
+
+    /// Removes weak receivers whose object is gone and spent one-shots.
+    ///
+    /// Lock-free unless something is to be removed: the snapshot is scanned
+    /// first, and the writer lock is taken only when an entry has expired.
+    pub(crate) fn prune(&self) {
+        let snap = self.subs.load();
+        if snap.flags() & MAY_EXPIRE != 0 && snap.items().iter().any(|s| s.0.expiry().is_some()) {
+            drop(snap);
+            self.remove(
+                |_, s| s.0.expiry().is_some(),
+                |_, s| s.0.expiry().unwrap_or(DisconnectReason::Expired),
+            );
+        }
+    }
+
+    /// Whether `slot` is live: connected and able to run again.
+    pub(crate) fn live(slot: &SlotRef<T>) -> bool {
+        slot.0.expiry().is_none()
+    }
+}
+
+/// The source filter that accepts what `old` and `new` accept (empty:
+/// any source), or `None` if that is `old` already.
+pub(crate) fn widened(
+    old: &[Cow<'static, str>],
+    new: &[Cow<'static, str>],
+) -> Option<Vec<Cow<'static, str>>> {
+    if old.is_empty() {
+        return None;
+    }
+    if new.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut out = old.to_vec();
+    for source in new {
+        if !out.contains(source) {
+            out.push(source.clone());
+        }
+    }
+    (out.len() != old.len()).then_some(out)
+}
+
+/// The text of a panic payload (`&str` or `String`; otherwise a placeholder).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked with a non-string payload".to_owned()
+    }
+}
+
+impl<T: Send + Sync + 'static> Detach for Core<T> {
+    fn detach(&self, id: u64, reason: DisconnectReason) -> bool {
+        self.remove(|i, _| i == id, |_, _| reason) == 1
+    }
+
+    fn is_attached(&self, id: u64) -> bool {
+        // A query: it reads, removes nothing and runs no user code.
+        let snap = self.subs.load();
+        snap.keys().iter().zip(snap.items()).any(|(&(i, _), s)| i == id && Self::live(s))
+    }
+}
+
+impl<T> Core<T> {
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// The configuration as it is now.
+    pub(crate) fn config(&self) -> SignalConfig {
+        let history = self.extras.get().map_or(0, |x| x.history_capacity());
+        SignalConfig { ordered: self.ordered.is_some(), history }
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// Live receivers: a query, so spent one-shots and dead weak
+    /// receivers still in the list are left for the next emit or connect
+    /// to remove, and only not counted.
+    pub(crate) fn receiver_count(&self) -> usize {
+        let snap = self.subs.load();
+        if snap.flags() & MAY_EXPIRE == 0 {
+            return snap.len();
+        }
+        snap.items().iter().filter(|s| Self::live(s)).count()
+    }
+}
+
+/// Sets the `seq` of an envelope nobody else holds yet.
+pub(crate) fn number<T>(event: &mut Arc<Event<T>>, seq: u64) {
+    // Unshared by contract (see `Core::record`): `get_mut` always succeeds.
+    if let Some(event) = Arc::get_mut(event) {
+        event.seq = seq;
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    /// A signal's state, with no receivers.
+    pub(crate) fn new(name: &'static str, ordered: bool) -> Self {
+        Core {
+            name,
+            // Relaxed: only uniqueness matters, which the RMW gives.
+            id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
+            subs: Subscribers::new(),
+            muted: AtomicU32::new(0),
+            seq: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            flags: AtomicU8::new(0),
+            extras: OnceLock::new(),
+            ordered: ordered.then(|| {
+                Box::new(Ordered {
+                    state: Mutex::new(OrderState { dispatching: false, queue: VecDeque::new() }),
+                })
+            }),
+        }
+    }
+}
+
+/// A signal dropped with receivers still connected reports each removal.
+impl<T> Drop for Core<T> {
+    fn drop(&mut self) {
+        if self.subs.len() == 0 || !observe::wants_disconnected() {
+            return;
+        }
+        let snap = self.subs.load();
+        for (slot, &(id, priority)) in snap.items().iter().zip(snap.keys()) {
+            let info = ReceiverInfo::of(id, priority, slot);
+            observe::disconnected(self.name, self.id, info, DisconnectReason::SignalDropped);
+        }
+    }
+}

@@ -1,0 +1,757 @@
+//! Floor 4: [`Signal<T>`], the typed dispatcher.
+//!
+//! A signal owns a subscriber list (`subscribers.rs`) and decides, per emit, how much work
+//! is needed:
+//!
+//! 1. *Nobody listening*: one atomic load (`len`) and return.
+//! 2. *Muted*: one more load, and return.
+//! 3. *Payload-only receivers*: load the snapshot, call each receiver with
+//!    `&T`. No id, no clock read, no allocation. The loop is one dynamic
+//!    call per receiver and nothing else: a receiver that does not simply
+//!    deliver (fails, skips, expires) leaves a note that is settled after
+//!    the loop, so the common case pays no per-receiver check.
+//! 4. *Some receiver wants the envelope* (or the caller passed an
+//!    [`Event`]): build the [`Event<T>`] once — id, timestamp, sequence
+//!    number — and hand every receiver a view of it.
+//!
+//! The dispatch rules are documented on [`Signal`], the type users see.
+
+use std::any::type_name;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::connection::{Connection, Detach, DisconnectReason, ScopedConnection};
+use crate::event::Event;
+use crate::observe;
+use crate::receiver::{
+    ConnectOptions, Handler, IntoReceiver, IntoWeakReceiver, Key, NEEDS_ENVELOPE, ReceiverInfo,
+    SlotRef, make_slot,
+};
+use crate::subscribers::Snapshot;
+
+mod core;
+mod extras;
+
+pub use self::core::LARGE_PAYLOAD;
+use self::core::widened;
+pub(crate) use self::core::{Core, panic_message};
+
+/// How a signal dispatches; see [`Signal`](Signal#dispatch-and-ordering).
+///
+/// ```
+/// use mesh::{Signal, SignalConfig};
+/// let s = Signal::<u64>::with_config(SignalConfig::new().ordered());
+/// assert!(s.is_ordered());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct SignalConfig {
+    /// Serialise dispatch into one total order.
+    pub ordered: bool,
+    /// Capacity of the history ring: the last `history` envelopes are kept
+    /// (0: no history).
+    pub history: usize,
+}
+
+impl SignalConfig {
+    /// The default: concurrent, lock-free dispatch, no history.
+    pub const fn new() -> Self {
+        SignalConfig { ordered: false, history: 0 }
+    }
+
+    /// Keep the last `capacity` envelopes for replay.
+    pub const fn history(mut self, capacity: usize) -> Self {
+        self.history = capacity;
+        self
+    }
+
+    /// Serialise dispatch: every receiver sees every event in `seq` order.
+    pub const fn ordered(mut self) -> Self {
+        self.ordered = true;
+        self
+    }
+}
+
+/// What happened to one emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmitStatus {
+    /// The event was dispatched (to zero or more receivers).
+    Dispatched,
+    /// Nobody was connected; nothing was done.
+    NoReceivers,
+    /// The signal was muted; the event was dropped.
+    Muted,
+    /// Ordered signal, emitted while a dispatch was in progress (on any
+    /// thread): queued, and delivered after the events before it by the
+    /// dispatching thread.
+    Deferred,
+    /// A [middleware](crate::middleware) dropped the event.
+    Filtered,
+}
+
+/// The summary an emit returns.
+///
+/// ```
+/// use mesh::Signal;
+/// let s = Signal::<i32>::new();
+/// s.connect(|_: &i32| {});
+/// s.connect(|x: &i32| if *x > 0 { Ok(()) } else { Err("not positive") });
+/// let r = s.emit(-1);
+/// assert_eq!((r.delivered, r.failed), (1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Emitted {
+    /// Receivers that ran and succeeded.
+    pub delivered: u32,
+    /// Receivers that panicked or returned `Err`.
+    pub failed: u32,
+    /// Receivers that declined the event (source filter, spent one-shot,
+    /// dropped weak target).
+    pub skipped: u32,
+    /// Whether and how the event was dispatched.
+    pub status: EmitStatus,
+}
+
+impl Emitted {
+    pub(crate) const fn with(status: EmitStatus) -> Self {
+        Emitted { delivered: 0, failed: 0, skipped: 0, status }
+    }
+}
+
+/// A typed signal: connect receivers, emit events.
+///
+/// `Signal<T>` is a cheap handle (`Clone` shares the same signal) and is
+/// `Send + Sync`.
+///
+/// # Dispatch and ordering
+///
+/// Receivers run on the emitting thread, in the snapshot's order: priority
+/// (higher first), then connection order. Events one thread emits reach each
+/// receiver in the order they were emitted. Concurrent emits from different
+/// threads run concurrently: one receiver may be running for two events at
+/// once, and two receivers may see them in different orders.
+///
+/// A receiver that emits on its own signal from inside a dispatch starts a
+/// nested dispatch at once (depth first): receivers after it see the
+/// nested event before the outer one. Use an ordered signal where that
+/// matters.
+///
+/// An *ordered* signal ([`SignalConfig::ordered`]) serialises dispatch: at
+/// most one event is being delivered at a time, events are numbered (`seq`)
+/// in delivery order, and every receiver sees every event in that one total
+/// order. The emit that finds the signal idle delivers its event and then
+/// the events other emits queued meanwhile; an emit that finds a dispatch in
+/// progress (on another thread, or from inside a receiver) queues its event
+/// and returns [`EmitStatus::Deferred`] without waiting, so ordered signals
+/// never deadlock. This mode takes a short lock per emit, and its queue is
+/// bounded only by how fast emitters outrun receivers.
+///
+/// # Failure isolation
+///
+/// Each receiver call is guarded: a receiver that panics or returns `Err`
+/// does not stop the receivers after it and leaves nothing poisoned. The
+/// failure is counted ([`Signal::failure_count`]) and emitted on
+/// [`mesh.receiver.failed`](crate::meta::failed) after the dispatch.
+/// The panic itself is still reported by the process's panic hook.
+///
+/// # Re-entrancy
+///
+/// A receiver may connect, disconnect or emit on any signal, including its
+/// own, while it is being dispatched. No lock is held while user code runs.
+/// Changes to the receiver list take effect from the next emit.
+///
+/// ```
+/// use mesh::{Event, Signal};
+/// let signal = Signal::<String>::new();
+/// let c = signal.connect(|name: &String| println!("hello {name}"));
+/// signal.connect(|ev: &Event<String>| println!("event #{} from {:?}", ev.seq, ev.source));
+/// let r = signal.emit_from("tests", "mesh".to_string());
+/// assert_eq!(r.delivered, 2);
+/// c.disconnect();
+/// assert_eq!(signal.receiver_count(), 1);
+/// ```
+pub struct Signal<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Clone for Signal<T> {
+    fn clone(&self) -> Self {
+        Signal { core: self.core.clone() }
+    }
+}
+
+impl<T: Send + Sync + 'static> Default for Signal<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Signal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signal")
+            .field("name", &self.core.name)
+            .field("type", &type_name::<T>())
+            .field("receivers", &self.core.subs.len())
+            .finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> Signal<T> {
+    /// A new anonymous signal with no receivers.
+    pub fn new() -> Self {
+        Self::with_config(SignalConfig::new())
+    }
+
+    /// A new anonymous signal with the given configuration.
+    pub fn with_config(config: SignalConfig) -> Self {
+        Self::build("", config)
+    }
+
+    pub(crate) fn build(name: &'static str, config: SignalConfig) -> Self {
+        let signal = Signal { core: Arc::new(Core::new(name, config.ordered)) };
+        if config.history > 0 {
+            signal.set_history_capacity(config.history);
+        }
+        signal
+    }
+
+    /// The full name (`""` for an anonymous signal).
+    pub fn name(&self) -> &'static str {
+        self.core.name
+    }
+
+    /// A number unique to this signal in the process (never reused), also
+    /// carried by meta events: it tells anonymous signals apart.
+    ///
+    /// ```
+    /// use mesh::Signal;
+    /// let (a, b) = (Signal::<u8>::new(), Signal::<u8>::new());
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.id(), a.clone().id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// Whether this signal serialises dispatch.
+    pub fn is_ordered(&self) -> bool {
+        self.core.ordered.is_some()
+    }
+
+    // ----- connecting -------------------------------------------------
+
+    /// Connects a receiver taking `&T` or `&Event<T>`. The returned handle
+    /// disconnects on demand; dropping it leaves the receiver connected.
+    pub fn connect<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> Connection {
+        self.connect_with(ConnectOptions::new(), receiver)
+    }
+
+    /// Connects with [`ConnectOptions`]: priority, source filter, one-shot,
+    /// name.
+    pub fn connect_with<M, F: IntoReceiver<T, M>>(
+        &self,
+        options: ConnectOptions,
+        receiver: F,
+    ) -> Connection {
+        self.connect_handler(receiver.into_handler(), options, type_name::<F>(), true).0
+    }
+
+    /// Connects `handler` — every connect ends here. A receiver with an
+    /// identity (a function item, a `#[receiver]`, an explicit
+    /// [`key`](ConnectOptions::key)) that is already connected is not
+    /// connected again: the existing connection is returned, its source
+    /// filter widened to accept the new one's sources too (any source
+    /// absorbs the others), as Blinker does. Returns the connection and,
+    /// for a new receiver, what to report on `mesh.receiver.connected`
+    /// (reported here when `announce`).
+    pub(crate) fn connect_handler<H: Handler<T>>(
+        &self,
+        handler: H,
+        mut options: ConnectOptions,
+        default_name: &'static str,
+        announce: bool,
+    ) -> (Connection, Option<ReceiverInfo>) {
+        let priority = options.priority;
+        let key = options.key.clone().map(Key::Named).or_else(|| handler.key());
+        let (id, new) = match key {
+            None => {
+                (self.core.subs.insert(priority, make_slot(handler, options, default_name)), true)
+            }
+            Some(key) => {
+                let mut handler = Some(handler);
+                let (id, new) = self.core.subs.insert_unique(
+                    priority,
+                    |e| e.0.key() == Some(&key),
+                    |existing| {
+                        let Some(old) = existing else {
+                            let (handler, options) =
+                                (handler.take()?, std::mem::take(&mut options));
+                            return Some(make_slot(handler, options, default_name));
+                        };
+                        let sources = widened(old.0.sources(), &options.sources)?;
+                        let options = ConnectOptions {
+                            sources,
+                            name: Some(old.0.name().clone()),
+                            once: old.0.is_once(),
+                            ..std::mem::take(&mut options)
+                        };
+                        Some(make_slot(handler.take()?, options, default_name))
+                    },
+                );
+                // An unused handler (user captures) drops here, unlocked.
+                drop(handler);
+                (id, new)
+            }
+        };
+        let mut info = None;
+        if new && (!announce || observe::wants_connected()) {
+            let snap = self.core.subs.load();
+            info = snap
+                .keys()
+                .iter()
+                .position(|&(i, _)| i == id)
+                .map(|at| ReceiverInfo::of(id, priority, &snap.items()[at]));
+        }
+        if announce {
+            if let Some(info) = info.take() {
+                observe::connected(self.core.name, self.core.id, info);
+            }
+            // Connecting also clears out weak receivers whose object is
+            // gone, so a signal that is connected to but never emitted does
+            // not accumulate them.
+            self.core.prune();
+        }
+        (Connection { signal: Arc::downgrade(&self.core) as std::sync::Weak<dyn Detach>, id }, info)
+    }
+
+    /// [`connect_with`](Self::connect_with) without the
+    /// `mesh.receiver.connected` event: the caller reports the returned
+    /// receiver once it may run user code (static signal initialisation).
+    pub(crate) fn connect_quiet<M, F: IntoReceiver<T, M>>(
+        &self,
+        options: ConnectOptions,
+        receiver: F,
+    ) -> Option<ReceiverInfo> {
+        self.connect_handler(receiver.into_handler(), options, type_name::<F>(), false).1
+    }
+
+    /// Connects a receiver that is disconnected when the returned guard
+    /// drops.
+    pub fn connect_scoped<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> ScopedConnection {
+        self.connect(receiver).scoped()
+    }
+
+    /// Connects a receiver for at most one event.
+    pub fn connect_once<M, F: IntoReceiver<T, M>>(&self, receiver: F) -> Connection {
+        self.connect_with(ConnectOptions::new().once(), receiver)
+    }
+
+    /// Connects a receiver that only gets events whose `source` is
+    /// `source` (Blinker's `sender=`).
+    ///
+    /// ```
+    /// use mesh::Signal;
+    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// let s = Signal::<u32>::new();
+    /// let seen = Arc::new(AtomicU32::new(0));
+    /// let n = seen.clone();
+    /// s.connect_from("db", move |x: &u32| { n.fetch_add(*x, Ordering::Relaxed); });
+    /// s.emit_from("cache", 1);
+    /// s.emit_from("db", 10);
+    /// s.emit(100);
+    /// assert_eq!(seen.load(Ordering::Relaxed), 10);
+    /// ```
+    pub fn connect_from<M, F: IntoReceiver<T, M>>(
+        &self,
+        source: impl Into<Cow<'static, str>>,
+        receiver: F,
+    ) -> Connection {
+        self.connect_with(ConnectOptions::new().source(source), receiver)
+    }
+
+    /// Connects a method of an `Arc`-held object without keeping the
+    /// object alive: `receiver(&object, &T)` or `receiver(&object,
+    /// &Event<T>)`. Once the object is dropped the receiver no longer
+    /// counts ([`receiver_count`](Self::receiver_count),
+    /// [`receivers`](Self::receivers)) and is removed at the next emit
+    /// (whatever its source) or connect, firing
+    /// [`mesh.receiver.disconnected`](crate::meta::disconnected).
+    pub fn connect_weak<S, M, F>(&self, target: &Arc<S>, receiver: F) -> Connection
+    where
+        S: Send + Sync + 'static,
+        F: IntoWeakReceiver<S, T, M>,
+    {
+        self.connect_weak_with(ConnectOptions::new(), target, receiver)
+    }
+
+    /// [`connect_weak`](Self::connect_weak) with options.
+    pub fn connect_weak_with<S, M, F>(
+        &self,
+        options: ConnectOptions,
+        target: &Arc<S>,
+        receiver: F,
+    ) -> Connection
+    where
+        S: Send + Sync + 'static,
+        F: IntoWeakReceiver<S, T, M>,
+    {
+        let handler = receiver.into_weak_handler(Arc::downgrade(target));
+        self.connect_handler(handler, options, type_name::<F>(), true).0
+    }
+
+    /// Disconnects every receiver; returns how many there were.
+    pub fn disconnect_all(&self) -> usize {
+        self.core.remove(|_, _| true, |_, _| DisconnectReason::Cleared)
+    }
+
+    // ----- introspection ---------------------------------------------
+
+    /// Number of connected receivers. Exact: weak receivers whose object is
+    /// gone and spent one-shots are not counted. That costs a snapshot load
+    /// and a flag test; only signals that have weak or one-shot receivers
+    /// also scan them. A query: it changes nothing and runs no user code
+    /// (the next emit or connect removes what it did not count).
+    pub fn receiver_count(&self) -> usize {
+        self.core.receiver_count()
+    }
+
+    /// Whether any receiver is connected (see
+    /// [`receiver_count`](Self::receiver_count)).
+    pub fn has_receivers(&self) -> bool {
+        self.receiver_count() > 0
+    }
+
+    /// The connected receivers, in dispatch order.
+    pub fn receivers(&self) -> Vec<ReceiverInfo> {
+        let snap = self.core.subs.load();
+        snap.items()
+            .iter()
+            .zip(snap.keys())
+            .filter(|(s, _)| Core::live(s))
+            .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
+            .collect()
+    }
+
+    /// The receivers an emit from `source` would reach (`None`: an emit
+    /// without a source), in dispatch order: live receivers whose source
+    /// filter accepts it (Blinker's `receivers_for`). A query: it changes
+    /// nothing.
+    ///
+    /// ```
+    /// use mesh::{ConnectOptions, Signal};
+    /// let s = Signal::<u8>::new();
+    /// s.connect_with(ConnectOptions::new().name("any"), |_: &u8| {});
+    /// s.connect_with(ConnectOptions::new().name("db only").source("db"), |_: &u8| {});
+    /// let names = |src| s.receivers_for(src).into_iter().map(|r| r.name).collect::<Vec<_>>();
+    /// assert_eq!(names(Some("db")), ["any", "db only"]);
+    /// assert_eq!(names(Some("cache")), ["any"]);
+    /// assert!(s.has_receivers_for(None));
+    /// ```
+    pub fn receivers_for(&self, source: Option<&str>) -> Vec<ReceiverInfo> {
+        let snap = self.core.subs.load();
+        snap.items()
+            .iter()
+            .zip(snap.keys())
+            .filter(|(s, _)| s.0.accepts(source))
+            .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
+            .collect()
+    }
+
+    /// Whether an emit from `source` would reach any receiver (see
+    /// [`receivers_for`](Self::receivers_for)).
+    pub fn has_receivers_for(&self, source: Option<&str>) -> bool {
+        self.core.subs.load().items().iter().any(|s| s.0.accepts(source))
+    }
+
+    /// Receiver failures (panics and `Err`s) since the signal was created.
+    pub fn failure_count(&self) -> u64 {
+        self.core.failures.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failure of `receiver` outside a dispatch (a replay, a
+    /// projection rebuild) and reports it on `mesh.receiver.failed`, as a
+    /// dispatch would.
+    pub(crate) fn report_failure(&self, receiver: Cow<'static, str>, message: String) {
+        self.core.failures.fetch_add(1, Ordering::Relaxed);
+        observe::failed(self.core.name, self.core.id, receiver, message);
+    }
+
+    // ----- emitting ---------------------------------------------------
+
+    /// Emits `data` to every receiver; returns what happened.
+    ///
+    /// With no receivers connected this is one atomic load, inlined into
+    /// the caller.
+    ///
+    /// A payload larger than [`LARGE_PAYLOAD`] bytes is never passed down
+    /// by value: payload-only receivers get a reference to it where it is,
+    /// and an envelope, when one is needed, is built around it once, behind
+    /// an `Arc`.
+    #[inline(always)]
+    pub fn emit(&self, data: T) -> Emitted {
+        if self.core.subs.len() == 0 && !self.core.has_work() {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, None);
+        }
+        self.core.emit_data(data)
+    }
+
+    /// Emits `data` with `source` set: receivers connected with
+    /// [`connect_from`](Self::connect_from) for another source skip it.
+    #[inline(always)]
+    pub fn emit_from(&self, source: impl Into<Cow<'static, str>>, data: T) -> Emitted {
+        if self.core.subs.len() == 0 && !self.core.has_work() {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, Some(source.into()));
+        }
+        self.core.emit_slow(data, Some(source.into()), None)
+    }
+
+    /// Emits a prepared envelope (id, timestamp, source and metadata as
+    /// given); the signal sets `name` and `seq`.
+    #[inline(always)]
+    pub fn emit_event(&self, event: Event<T>) -> Emitted {
+        if self.core.subs.len() == 0 && !self.core.has_work() {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if size_of::<Event<T>>() > LARGE_PAYLOAD {
+            return self.core.emit_shared_event(Arc::new(event));
+        }
+        self.core.emit_envelope(event)
+    }
+
+    /// Mutes the signal until the guard drops: emits (from any thread)
+    /// that start while a guard lives return [`EmitStatus::Muted`] and reach
+    /// nobody. Guards nest: the signal stays muted while any guard lives.
+    /// Dispatches already in progress, and events an ordered signal had
+    /// already queued, are still delivered.
+    ///
+    /// ```
+    /// use mesh::{EmitStatus, Signal};
+    /// let s = Signal::<()>::new();
+    /// s.connect(|_: &()| {});
+    /// let outer = s.mute();
+    /// let inner = s.mute();
+    /// drop(outer);
+    /// assert_eq!(s.emit(()).status, EmitStatus::Muted);
+    /// drop(inner);
+    /// assert_eq!(s.emit(()).delivered, 1);
+    /// ```
+    pub fn mute(&self) -> MuteGuard<T> {
+        self.core.muted.fetch_add(1, Ordering::Relaxed);
+        MuteGuard { core: self.core.clone() }
+    }
+
+    /// A handle that does not keep the signal alive; see [`WeakSignal`].
+    pub fn downgrade(&self) -> WeakSignal<T> {
+        WeakSignal { core: Arc::downgrade(&self.core) }
+    }
+
+    /// Whether a [`MuteGuard`] is alive.
+    pub fn is_muted(&self) -> bool {
+        self.core.muted.load(Ordering::Relaxed) != 0
+    }
+
+    /// A publishing handle that caches the receiver snapshot: see
+    /// [`Publisher`].
+    pub fn publisher(&self) -> Publisher<T> {
+        // The version is read (Acquire) *before* the snapshot, as in
+        // `Publisher::emit`, so a change made in between is seen at the
+        // first emit.
+        let version = self.core.subs.version();
+        let snapshot = self.core.subs.load_full();
+        let (fast, idle) = Publisher::modes(&self.core, &snapshot);
+        Publisher { core: self.core.clone(), version, snapshot, fast, idle }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core<T>> {
+        &self.core
+    }
+
+    pub(crate) fn from_core(core: Arc<Core<T>>) -> Self {
+        Signal { core }
+    }
+}
+
+/// A handle that does not keep its signal alive.
+///
+/// A receiver that captures its own signal (a `Signal` or a [`Publisher`])
+/// makes a reference cycle: the signal owns the receiver, which owns the
+/// signal, and neither is ever freed. Capture a `WeakSignal` instead.
+///
+/// ```
+/// use mesh::Signal;
+/// let s = Signal::<u32>::new();
+/// let weak = s.downgrade();
+/// s.connect(move |x: &u32| {
+///     if *x > 0 {
+///         if let Some(s) = weak.upgrade() {
+///             s.emit(x - 1);
+///         }
+///     }
+/// });
+/// s.emit(3);
+/// let weak = s.downgrade();
+/// drop(s);
+/// assert!(weak.upgrade().is_none(), "no cycle kept it alive");
+/// ```
+pub struct WeakSignal<T> {
+    core: std::sync::Weak<Core<T>>,
+}
+
+impl<T> Clone for WeakSignal<T> {
+    fn clone(&self) -> Self {
+        WeakSignal { core: self.core.clone() }
+    }
+}
+
+impl<T> WeakSignal<T> {
+    /// The signal, if any handle still keeps it alive.
+    pub fn upgrade(&self) -> Option<Signal<T>> {
+        self.core.upgrade().map(|core| Signal { core })
+    }
+}
+
+impl<T> fmt::Debug for WeakSignal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSignal").field("alive", &(self.core.strong_count() > 0)).finish()
+    }
+}
+
+/// Keeps a signal muted while alive; see [`Signal::mute`].
+#[must_use = "the signal is unmuted as soon as the guard drops"]
+pub struct MuteGuard<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Drop for MuteGuard<T> {
+    fn drop(&mut self) {
+        self.core.muted.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<T> fmt::Debug for MuteGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MuteGuard").field("signal", &self.core.name).finish()
+    }
+}
+
+/// A per-thread publishing handle: the fastest way to emit.
+///
+/// A `Publisher` keeps its own `Arc` of the receiver snapshot and checks it
+/// is current with one atomic load per emit, instead of the shared
+/// snapshot load [`Signal::emit`] does. It is `Send` but its `emit` takes
+/// `&mut self`: give each publishing thread its own.
+///
+/// Trade-off: until its next emit (or drop), a publisher keeps the
+/// receivers of the snapshot it last loaded (when it was created, or at
+/// its last emit) alive, including ones disconnected since. They are not
+/// called again.
+///
+/// Cost: with payload-only receivers, an emit is the version check, a
+/// mute check and one dynamic call per receiver, inlined at the call site;
+/// `cargo bench -p mesh-bench --bench compare` (BENCHMARKS.md) measures it against a
+/// plain `Vec<Box<dyn Fn(&T)>>` loop.
+///
+/// ```
+/// use mesh::Signal;
+/// let s = Signal::<u32>::new();
+/// s.connect(|x: &u32| assert!(*x < 10));
+/// let mut p = s.publisher();
+/// for i in 0..10 {
+///     p.emit(i);
+/// }
+/// ```
+pub struct Publisher<T> {
+    core: Arc<Core<T>>,
+    /// `core.subs.version()` when `snapshot` was loaded.
+    version: u64,
+    snapshot: Arc<Snapshot<SlotRef<T>>>,
+    /// `snapshot` has receivers, none needs the envelope, and the signal is
+    /// not ordered and has no history or middleware: emits take the
+    /// inlined path unless muted or global work exists.
+    fast: bool,
+    /// `snapshot` is empty and the signal has no history or middleware: an
+    /// emit does nothing unless global work exists.
+    idle: bool,
+}
+
+impl<T: Send + Sync + 'static> Publisher<T> {
+    /// Emits `data`, like [`Signal::emit`].
+    ///
+    /// The common case (the cached snapshot is current, the signal is
+    /// neither muted nor ordered, every receiver takes `&T`) is inlined
+    /// into the caller: one atomic load, a few plain ones, then one
+    /// dynamic call per receiver.
+    #[inline(always)]
+    pub fn emit(&mut self, data: T) -> Emitted {
+        // Acquire; see `Subscribers::version`. Read the version *before*
+        // the snapshot, so a stale snapshot is always detected next time.
+        let version = self.core.subs.version();
+        if version != self.version {
+            self.reload(version);
+        }
+        // Relaxed: `muted` only gates work; see `Core::muted`.
+        if self.fast {
+            if self.core.muted.load(Ordering::Relaxed) == 0 && !observe::work() {
+                return self.core.run_payload(&self.snapshot, &data);
+            }
+        } else if self.idle && !observe::work() {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, None);
+        }
+        self.emit_slow(data)
+    }
+
+    /// `(fast, idle)` for a snapshot: *fast* when every receiver takes the
+    /// payload and the signal is neither ordered nor has history or
+    /// middleware; *idle* when nobody listens and the signal has neither.
+    /// `flags` changes bump the snapshot version, so both are re-derived
+    /// whenever history or middleware come or go.
+    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> (bool, bool) {
+        let plain = core.flags.load(Ordering::Relaxed) == 0;
+        let fast = plain
+            && snap.len() != 0
+            && snap.flags() & NEEDS_ENVELOPE == 0
+            && core.ordered.is_none();
+        (fast, plain && snap.len() == 0)
+    }
+
+    /// Replaces the cached snapshot (the signal's receivers changed).
+    #[cold]
+    #[inline(never)]
+    fn reload(&mut self, version: u64) {
+        self.snapshot = self.core.subs.load_full();
+        self.version = version;
+        (self.fast, self.idle) = Self::modes(&self.core, &self.snapshot);
+    }
+
+    /// Muted, ordered, or envelope receivers: the general path.
+    #[inline(never)]
+    fn emit_slow(&self, data: T) -> Emitted {
+        // The cached snapshot is current: the version was checked.
+        self.core.emit_slow(data, None, Some(&self.snapshot))
+    }
+
+    /// The signal this publisher emits on.
+    pub fn signal(&self) -> Signal<T> {
+        Signal { core: self.core.clone() }
+    }
+}
+
+impl<T> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher").field("signal", &self.core.name).finish()
+    }
+}
