@@ -96,6 +96,7 @@ pub mod event_type;
 pub mod history;
 #[cfg(test)]
 mod layers;
+mod loom;
 pub mod meta;
 pub mod middleware;
 pub mod name;

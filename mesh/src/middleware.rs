@@ -302,13 +302,14 @@ impl fmt::Debug for MiddlewareHandle {
 }
 
 /// The global chain. Non-empty, it counts as global work (see
-/// `pipeline::global_work`), so every emit takes the full path.
+/// `observe::work`), so every emit takes the full path.
 pub(crate) struct GlobalChain(Chain<dyn GlobalMiddleware>);
 
 impl Remove for GlobalChain {
     fn remove_middleware(&self, id: u64) -> bool {
         let removed = self.0.remove_middleware(id);
         if removed {
+            GLOBAL_LEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             crate::observe::sub_work();
         }
         removed
@@ -318,10 +319,16 @@ impl Remove for GlobalChain {
 static GLOBAL: LazyLock<Arc<GlobalChain>> =
     LazyLock::new(|| Arc::new(GlobalChain(Subscribers::new())));
 
-/// The global chain (for the emit path).
+/// How many global middleware there are: read before touching the chain,
+/// so an emit with none pays one relaxed load (and the loom models, which
+/// add none, never touch the process-wide chain). Relaxed: it only gates
+/// work; the chain itself is read through its snapshot.
+static GLOBAL_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The global chain (for the emit path), if it has any middleware.
 #[inline]
-pub(crate) fn global() -> &'static Chain<dyn GlobalMiddleware> {
-    &GLOBAL.0
+pub(crate) fn global() -> Option<&'static Chain<dyn GlobalMiddleware>> {
+    (GLOBAL_LEN.load(std::sync::atomic::Ordering::Relaxed) != 0).then(|| &GLOBAL.0)
 }
 
 /// Adds a middleware that sees every event of every signal, after the
@@ -342,6 +349,7 @@ pub fn add_global(m: impl GlobalMiddleware) -> MiddlewareHandle {
     let chain: Arc<GlobalChain> = GLOBAL.clone();
     crate::observe::add_work();
     let id = chain.0.insert(0, Entry(Arc::new(m) as Arc<dyn GlobalMiddleware>));
+    GLOBAL_LEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let weak: Weak<GlobalChain> = Arc::downgrade(&chain);
     MiddlewareHandle { chain: weak, id }
 }

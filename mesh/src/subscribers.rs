@@ -51,17 +51,9 @@
 
 use std::sync::Arc;
 
-#[cfg(not(loom))]
-use std::sync::{
-    Mutex,
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-};
+use std::sync::atomic::Ordering;
 
-#[cfg(loom)]
-use loom::sync::{
-    Mutex,
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-};
+use crate::loom::{AtomicU64, AtomicUsize, Mutex};
 
 /// Per-item facts a snapshot summarises so the hot path can test them once
 /// per emit instead of once per receiver.
@@ -375,7 +367,7 @@ impl<E: Clone + Flags> Subscribers<E> {
     }
 
     /// Removes the entry with `id`; returns it if it was there.
-    #[cfg(any(test, loom))]
+    #[cfg(test)]
     pub(crate) fn remove(&self, id: u64) -> Option<E> {
         self.remove_where(|i, _| i == id).pop().map(|(_, e)| e)
     }

@@ -44,8 +44,10 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use crate::loom::{AtomicU8, AtomicU32, AtomicU64, Mutex};
 
 use crate::connection::{Detach, DisconnectReason};
 use crate::event::{DebugFn, Event, Metadata, new_id};
@@ -62,7 +64,8 @@ use super::extras::Extras;
 use super::{EmitStatus, Emitted, SignalConfig};
 
 /// The next [`Signal::id`].
-pub(crate) static NEXT_SIGNAL_ID: AtomicU64 = AtomicU64::new(1);
+pub(crate) static NEXT_SIGNAL_ID: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(1);
 
 /// Payloads larger than this many bytes are never passed by value below
 /// the emit call: see [`Signal::emit`](crate::Signal::emit). Smaller ones are cheaper to copy a
@@ -209,8 +212,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// Runs the global chain, then the signal's own. A panicking
     /// middleware is reported and skipped.
     pub(crate) fn run_middleware(&self, event: &mut Event<T>, debug: Option<DebugFn<T>>) -> Flow {
-        let global = middleware::global();
-        if global.len() != 0 {
+        if let Some(global) = middleware::global() {
             for m in global.load().items() {
                 let flow = catch_unwind(AssertUnwindSafe(|| {
                     m.0.handle(&mut Erased { event: &mut *event, debug })

@@ -6,8 +6,10 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock, Weak};
+
+use crate::loom::{AtomicBool, Mutex, MutexGuard};
 
 use crate::connection::Connection;
 use crate::event::{DebugFn, Event};

@@ -33,6 +33,8 @@ use crate::subscribers::Snapshot;
 
 mod core;
 mod extras;
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 pub use self::core::LARGE_PAYLOAD;
 use self::core::widened;
