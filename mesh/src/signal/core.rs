@@ -330,19 +330,24 @@ impl<T: Send + Sync + 'static> Core<T> {
         if let Some(ordered) = &self.ordered {
             return self.emit_ordered(ordered, Queued::Data(Box::new(data), source));
         }
-        let failure = Cell::new(None);
         if needs & NEEDS_ENVELOPE == 0 {
-            let d = Delivery {
-                data: &data,
-                event: None,
-                source: source.as_deref(),
-                shared: None,
-                failure: &failure,
-            };
-            return self.run(snap, &d);
+            return self.run_data(snap, &data, source.as_deref());
         }
         let event = self.envelope(data, source, self.next_seq());
-        self.run_event(snap, &event, None, &failure)
+        self.run_event(snap, &event, None, &Cell::new(None))
+    }
+
+    /// Delivers a bare payload (with the emitter's source, if any) to a
+    /// snapshot with no envelope receiver.
+    #[inline(always)]
+    pub(crate) fn run_data(
+        &self,
+        snap: &Snapshot<SlotRef<T>>,
+        data: &T,
+        source: Option<&str>,
+    ) -> Emitted {
+        let failure = Cell::new(None);
+        self.run(snap, &Delivery { data, event: None, source, shared: None, failure: &failure })
     }
 
     /// [`Signal::emit_event`] after the "anyone listening?" check; as
@@ -372,15 +377,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if gate == 0 && self.ordered.is_none() {
             let snap = self.subs.load();
             if snap.flags() & NEEDS_ENVELOPE == 0 {
-                let failure = Cell::new(None);
-                let d = Delivery {
-                    data: &data,
-                    event: None,
-                    source: source.as_deref(),
-                    shared: None,
-                    failure: &failure,
-                };
-                return self.run(&snap, &d);
+                return self.run_data(&snap, &data, source.as_deref());
             }
         }
         if self.muted.load(Ordering::Relaxed) != 0 {
@@ -441,15 +438,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                     }
                     return self.deliver(event);
                 }
-                let failure = Cell::new(None);
-                let d = Delivery {
-                    data: &*data,
-                    event: None,
-                    source: source.as_deref(),
-                    shared: None,
-                    failure: &failure,
-                };
-                self.run(&snap, &d)
+                self.run_data(&snap, &data, source.as_deref())
             }
         }
     }
