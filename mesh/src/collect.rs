@@ -24,7 +24,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::connection::Connection;
@@ -173,11 +173,9 @@ impl<T: Send + Sync + 'static> Signal<T> {
         COLLECTIONS.with(|c| {
             c.borrow_mut().push(Collection { signal: self.id(), open: true, answers: Vec::new() })
         });
+        // Pops the collection even if the emit unwinds.
         let opened = Opened;
-        let emitted = match catch_unwind(AssertUnwindSafe(|| self.emit(data))) {
-            Ok(emitted) => emitted,
-            Err(panic) => resume_unwind(panic),
-        };
+        let emitted = self.emit(data);
         let answers = COLLECTIONS
             .with(|c| c.borrow_mut().last_mut().map(|top| std::mem::take(&mut top.answers)))
             .unwrap_or_default();

@@ -69,13 +69,20 @@ pub(crate) trait Observer: Send + Sync {
 }
 
 /// The registered observers. Read (shared lock) only on the full path
-/// while at least one exists; written when one comes or goes.
+/// while at least one exists (see [`OBSERVING`]); written when one comes
+/// or goes.
 static OBSERVERS: RwLock<Vec<&'static dyn Observer>> = RwLock::new(Vec::new());
+
+/// `OBSERVERS.len()`, so an emit on the full path for another reason
+/// (history, middleware) takes no lock when nobody observes. Relaxed: it
+/// only gates work, like [`WORK`]; the list is read under its lock.
+static OBSERVING: AtomicUsize = AtomicUsize::new(0);
 
 /// Registers `observer` (and counts it as work): from now on every emit
 /// builds an envelope and hands it over.
 pub(crate) fn add_observer(observer: &'static dyn Observer) {
     OBSERVERS.write_locked().push(observer);
+    OBSERVING.fetch_add(1, Ordering::Relaxed);
     add_work();
 }
 
@@ -86,12 +93,16 @@ pub(crate) fn remove_observer(observer: &'static dyn Observer) {
     if let Some(at) = observers.iter().position(|o| std::ptr::eq(*o as *const _ as *const (), this))
     {
         observers.remove(at);
+        OBSERVING.fetch_sub(1, Ordering::Relaxed);
         sub_work();
     }
 }
 
 /// Hands `event` to the observers, if any.
 pub(crate) fn envelope<T: Send + Sync + 'static>(event: &Arc<Event<T>>, debug: Option<DebugFn<T>>) {
+    if OBSERVING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let observers = OBSERVERS.read_locked();
     if observers.is_empty() {
         return;
@@ -188,7 +199,7 @@ pub(crate) trait Scopes: Send + Sync {
     fn resolve(
         &self,
         event: TypeId,
-        make: &mut dyn FnMut(bool) -> Box<dyn ScopedSignal>,
+        make: Box<dyn FnOnce(bool) -> Box<dyn ScopedSignal> + '_>,
         found: &mut dyn FnMut(&dyn ScopedSignal),
     );
 }
@@ -230,29 +241,9 @@ fn scoped_slow<S: Clone + 'static>(
     make: impl FnOnce(bool) -> Box<dyn ScopedSignal>,
 ) -> Option<S> {
     let scopes = SCOPES.get()?;
-    let mut make = Some(make);
     let mut out = None;
-    scopes.resolve(
-        event,
-        &mut |globals| match make.take() {
-            Some(make) => make(globals),
-            None => unreachable_make(),
-        },
-        &mut |signal| out = signal.as_any().downcast_ref::<S>().cloned(),
-    );
+    scopes.resolve(event, Box::new(make), &mut |signal| {
+        out = signal.as_any().downcast_ref::<S>().cloned();
+    });
     out
-}
-
-/// `make` is called at most once per resolution; a second call is a bug
-/// in the resolver. Answer with an inert signal rather than panic.
-#[cold]
-fn unreachable_make() -> Box<dyn ScopedSignal> {
-    struct Inert;
-    impl ScopedSignal for Inert {
-        fn as_any(&self) -> &(dyn Any + Send + Sync) {
-            self
-        }
-        fn clear(&self) {}
-    }
-    Box::new(Inert)
 }

@@ -246,7 +246,7 @@ impl Scopes for Resolver {
     fn resolve(
         &self,
         event: TypeId,
-        make: &mut dyn FnMut(bool) -> Box<dyn ScopedSignal>,
+        make: Box<dyn FnOnce(bool) -> Box<dyn ScopedSignal> + '_>,
         found: &mut dyn FnMut(&dyn ScopedSignal),
     ) {
         let Some(inner) = current() else { return };

@@ -312,6 +312,10 @@ impl<T: Send + Sync + 'static> Core<T> {
         if self.muted.load(Ordering::Relaxed) != 0 {
             return Emitted::with(EmitStatus::Muted);
         }
+        // The full path loads its own snapshot, after the history append.
+        if self.has_work() {
+            return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
+        }
         let loaded;
         let snap = match snap {
             Some(snap) => snap,
@@ -321,10 +325,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
         };
         let needs = snap.flags();
-        if self.has_work()
-            || needs & NEEDS_SHARED != 0
-            || (self.ordered.is_some() && needs & NEEDS_ENVELOPE != 0)
-        {
+        if needs & NEEDS_SHARED != 0 || (self.ordered.is_some() && needs & NEEDS_ENVELOPE != 0) {
             return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
         }
         if let Some(ordered) = &self.ordered {
@@ -358,8 +359,11 @@ impl<T: Send + Sync + 'static> Core<T> {
             return Emitted::with(EmitStatus::Muted);
         }
         event.name = self.name;
+        if self.has_work() || self.ordered.is_some() {
+            return self.emit_shared(Arc::new(event));
+        }
         let snap = self.subs.load();
-        if self.has_work() || self.ordered.is_some() || snap.flags() & NEEDS_SHARED != 0 {
+        if snap.flags() & NEEDS_SHARED != 0 {
             return self.emit_shared(Arc::new(event));
         }
         event.seq = self.next_seq();
