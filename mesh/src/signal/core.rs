@@ -81,17 +81,96 @@ pub(crate) enum Queued<T> {
     Event(Arc<Event<T>>),
 }
 
-/// State of an ordered signal: whether a thread is dispatching, and the
-/// events emitted meanwhile, which that thread delivers next.
+/// State of an ordered signal: whether a thread is dispatching (the
+/// *turn*), and the events emitted meanwhile, which that thread delivers
+/// next.
+///
+/// # Protocol
+///
+/// `turn` holds two bits, [`BUSY`] (a thread is dispatching) and
+/// [`QUEUED`] (the queue may be non-empty). An uncontended emit is one
+/// compare-and-swap to claim the turn (`0 → BUSY`) and one to release it
+/// (`BUSY → 0`): the queue's lock is never touched.
+///
+/// * An emit that cannot claim the turn takes the queue lock and, still
+///   holding it, either claims the turn after all (it was released
+///   meanwhile) or sets `QUEUED` and pushes its event.
+/// * The dispatcher releases with `BUSY → 0`; if that fails, `QUEUED` is
+///   set: it takes the lock, takes the whole queue, clears `QUEUED` (still
+///   under the lock), and delivers what it took, in order, then tries to
+///   release again.
+///
+/// Invariant: outside the lock, `QUEUED` clear implies the queue is empty
+/// (both change only under the lock, pushes after setting the bit, the
+/// bit cleared after emptying). So a release that finds `QUEUED` clear
+/// strands no event, and a queued event is delivered by the thread that
+/// holds the turn when it is pushed. Orderings: the claim is Acquire and
+/// the release Release, so a dispatcher sees everything the previous one
+/// did (its `seq` numbers included); the queue's contents are ordered by
+/// its lock.
 pub(crate) struct Ordered<T> {
-    pub(crate) state: Mutex<OrderState<T>>,
+    pub(crate) turn: AtomicU8,
+    pub(crate) queue: Mutex<VecDeque<Queued<T>>>,
 }
 
-pub(crate) struct OrderState<T> {
-    /// Whether some thread is delivering events of this signal.
-    pub(crate) dispatching: bool,
-    /// Events emitted while `dispatching`, in emission order.
-    pub(crate) queue: VecDeque<Queued<T>>,
+/// [`Ordered::turn`]: a thread is dispatching.
+pub(crate) const BUSY: u8 = 1;
+/// [`Ordered::turn`]: events wait in the queue.
+pub(crate) const QUEUED: u8 = 2;
+
+impl<T> Ordered<T> {
+    /// Claims the turn if nobody holds it and nothing is queued: the
+    /// uncontended path, one compare-and-swap.
+    #[inline]
+    pub(crate) fn try_claim(&self) -> bool {
+        // Acquire: see everything the previous dispatcher did.
+        self.turn.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    /// The turn could not be claimed at once: under the queue lock, claim
+    /// it after all (returns `queued` back) or queue the event (`None`).
+    pub(crate) fn claim_or_queue(&self, queued: Queued<T>) -> Option<Queued<T>> {
+        let mut queue = self.queue.locked();
+        let mut seen = self.turn.load(Ordering::Relaxed);
+        loop {
+            let (want, claim) =
+                if seen & BUSY == 0 { (seen | BUSY, true) } else { (seen | QUEUED, false) };
+            // Acquire on a claim, as in `try_claim`; setting `QUEUED` only
+            // needs the lock (the dispatcher reads the queue under it).
+            match self.turn.compare_exchange(seen, want, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) if claim => return Some(queued),
+                Ok(_) => {
+                    queue.push_back(queued);
+                    return None;
+                }
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// Releases the turn, or — events were queued — takes them all for the
+    /// caller to deliver (still holding the turn).
+    pub(crate) fn release_or_take(&self) -> Option<VecDeque<Queued<T>>> {
+        // Release: the next dispatcher sees this one's work.
+        if self.turn.compare_exchange(BUSY, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+            return None;
+        }
+        let mut queue = self.queue.locked();
+        let batch = std::mem::take(&mut *queue);
+        // Under the lock, with the queue empty: clear `QUEUED`.
+        self.turn.store(BUSY, Ordering::Relaxed);
+        drop(queue);
+        Some(batch)
+    }
+
+    /// Gives the turn up without delivering the queue (a dispatch is
+    /// unwinding): `QUEUED` stays, so the next emit claims the turn
+    /// through the lock and its release delivers what is queued.
+    pub(crate) fn abandon(&self) {
+        let queue = self.queue.locked();
+        self.turn.fetch_and(!BUSY, Ordering::Release);
+        drop(queue);
+    }
 }
 
 /// The shared state behind every handle to one signal.
@@ -329,7 +408,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
         }
         if let Some(ordered) = &self.ordered {
-            return self.emit_ordered(ordered, Queued::Data(Box::new(data), source));
+            return self.emit_ordered_data(ordered, data, source);
         }
         if needs & NEEDS_ENVELOPE == 0 {
             return self.run_data(snap, &data, source.as_deref());
@@ -427,27 +506,32 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.run_event(&self.subs.load(), &event, Some(&event), &Cell::new(None))
     }
 
+    /// Delivers a bare payload on an ordered signal (the turn is held):
+    /// emitted or queued when no receiver needed the envelope and the
+    /// signal had no history or middleware.
+    fn deliver_data(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
+        let snap = self.subs.load();
+        if self.has_work() || snap.flags() & NEEDS_ENVELOPE != 0 {
+            // History, middleware or an envelope receiver came since it
+            // was emitted: it needs the envelope after all.
+            let mut event = Arc::new(self.envelope(data, source, 0));
+            if self.has_work() && !self.filter(&mut event) {
+                return Emitted::with(EmitStatus::Filtered);
+            }
+            return self.deliver(event);
+        }
+        self.run_data(&snap, &data, source.as_deref())
+    }
+
     /// Delivers one event an ordered signal queued (or is about to).
     pub(crate) fn deliver_queued(&self, queued: Queued<T>) -> Emitted {
         match queued {
             Queued::Event(event) => self.deliver(event),
-            Queued::Data(data, source) => {
-                let snap = self.subs.load();
-                if self.has_work() || snap.flags() & NEEDS_ENVELOPE != 0 {
-                    // History, middleware or an envelope receiver came
-                    // since it was queued: it needs the envelope after all.
-                    let mut event = Arc::new(self.envelope(*data, source, 0));
-                    if self.has_work() && !self.filter(&mut event) {
-                        return Emitted::with(EmitStatus::Filtered);
-                    }
-                    return self.deliver(event);
-                }
-                self.run_data(&snap, &data, source.as_deref())
-            }
+            Queued::Data(data, source) => self.deliver_data(*data, source),
         }
     }
 
-    /// Ordered mode: one dispatching thread at a time; see the module docs.
+    /// Ordered mode: one dispatching thread at a time; see [`Ordered`].
     ///
     /// An emit that finds the signal idle becomes the dispatcher: it
     /// delivers its event, then every event queued meanwhile, until the
@@ -458,41 +542,53 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// they join) cannot deadlock, and events are delivered in one total
     /// order: `seq` is assigned by the single dispatcher.
     pub(crate) fn emit_ordered(&self, ordered: &Ordered<T>, queued: Queued<T>) -> Emitted {
-        let mut state = ordered.state.locked();
-        if state.dispatching {
-            state.queue.push_back(queued);
-            return Emitted::with(EmitStatus::Deferred);
+        if ordered.try_claim() {
+            return self.dispatch_turn(ordered, |core| core.deliver_queued(queued));
         }
-        state.dispatching = true;
-        drop(state);
+        match ordered.claim_or_queue(queued) {
+            Some(queued) => self.dispatch_turn(ordered, |core| core.deliver_queued(queued)),
+            None => Emitted::with(EmitStatus::Deferred),
+        }
+    }
 
-        /// Ends the dispatcher's turn if a dispatch unwinds (receivers'
-        /// panics are caught, so only a bug gets here); the queue is left
-        /// for the next dispatcher.
+    /// A bare payload on an ordered signal whose receivers take it as is:
+    /// delivered from the caller's frame when the turn is free (nothing
+    /// allocated), queued in a box otherwise.
+    pub(crate) fn emit_ordered_data(
+        &self,
+        ordered: &Ordered<T>,
+        data: T,
+        source: Option<Cow<'static, str>>,
+    ) -> Emitted {
+        if ordered.try_claim() {
+            return self.dispatch_turn(ordered, |core| core.deliver_data(data, source));
+        }
+        self.emit_ordered(ordered, Queued::Data(Box::new(data), source))
+    }
+
+    /// Holding the turn: `first`, then whatever was queued meanwhile, then
+    /// the turn is released.
+    fn dispatch_turn(&self, ordered: &Ordered<T>, first: impl FnOnce(&Self) -> Emitted) -> Emitted {
+        /// Gives the turn up if a dispatch unwinds (receivers' panics are
+        /// caught, so only a bug gets here); the queue is left for the
+        /// next dispatcher.
         struct Turn<'a, T>(&'a Ordered<T>, bool);
         impl<T> Drop for Turn<'_, T> {
             fn drop(&mut self) {
                 if self.1 {
-                    self.0.state.locked().dispatching = false;
+                    self.0.abandon();
                 }
             }
         }
         let mut turn = Turn(ordered, true);
-        let first = self.deliver_queued(queued);
-        loop {
-            let mut state = ordered.state.locked();
-            match state.queue.pop_front() {
-                Some(queued) => {
-                    drop(state);
-                    self.deliver_queued(queued);
-                }
-                None => {
-                    state.dispatching = false;
-                    turn.1 = false;
-                    break first;
-                }
+        let first = first(self);
+        while let Some(batch) = ordered.release_or_take() {
+            for queued in batch {
+                self.deliver_queued(queued);
             }
         }
+        turn.1 = false;
+        first
     }
 
     pub(crate) fn run_event(
@@ -793,9 +889,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             flags: AtomicU8::new(0),
             extras: OnceLock::new(),
             ordered: ordered.then(|| {
-                Box::new(Ordered {
-                    state: Mutex::new(OrderState { dispatching: false, queue: VecDeque::new() }),
-                })
+                Box::new(Ordered { turn: AtomicU8::new(0), queue: Mutex::new(VecDeque::new()) })
             }),
         }
     }
