@@ -146,3 +146,36 @@ fn no_receivers_and_late_receivers() {
     c.disconnect();
     assert_eq!(p.emit(3).status, EmitStatus::NoReceivers);
 }
+
+/// The documented bound: a publisher holds the receivers of at most one
+/// snapshot, until its next emit; an emit after a change lets go of them
+/// before it dispatches, and a disconnected receiver is never called.
+#[test]
+fn a_publisher_holds_a_disconnected_receiver_only_until_its_next_emit() {
+    let s = Signal::<u32>::new();
+    let held = std::sync::Arc::new(());
+    let h = held.clone();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let n = calls.clone();
+    let c = s.connect(move |_: &u32| {
+        let _ = &h;
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    s.connect(|_: &u32| {});
+    let mut p = s.publisher();
+    p.emit(1);
+    c.disconnect();
+    assert_eq!(std::sync::Arc::strong_count(&held), 2, "held by the publisher's snapshot");
+    assert_eq!(p.emit(2).delivered, 1, "a disconnected receiver is not called");
+    assert_eq!(std::sync::Arc::strong_count(&held), 1, "let go at the next emit");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Under churn it holds none; once the receivers hold still it caches again.
+    for i in 0..10 {
+        let c = s.connect(|_: &u32| {});
+        assert_eq!(p.emit(i).delivered, 2);
+        c.disconnect();
+        assert_eq!(p.emit(i).delivered, 1);
+    }
+    assert_eq!(p.emit(0).delivered, 1);
+    assert_eq!(p.emit(0).delivered, 1);
+}

@@ -21,6 +21,7 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("connection", 1),
     ("namespace", 1),
     ("receiver", 2),
+    ("local", 2),
     // The hook the emit path calls.
     ("observe", 3),
     ("middleware", 4),

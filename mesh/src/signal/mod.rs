@@ -123,6 +123,40 @@ impl Emitted {
     pub(crate) const fn with(status: EmitStatus) -> Self {
         Emitted { delivered: 0, failed: 0, skipped: 0, status }
     }
+
+    /// The summary as one integer (see `Core::emit_data`).
+    #[inline(always)]
+    pub(crate) fn to_bits(self) -> u128 {
+        let status: u128 = match self.status {
+            EmitStatus::Dispatched => 0,
+            EmitStatus::NoReceivers => 1,
+            EmitStatus::Muted => 2,
+            EmitStatus::Deferred => 3,
+            EmitStatus::Filtered => 4,
+        };
+        u128::from(self.delivered)
+            | u128::from(self.failed) << 32
+            | u128::from(self.skipped) << 64
+            | status << 96
+    }
+
+    /// The inverse of [`to_bits`](Self::to_bits).
+    #[inline(always)]
+    pub(crate) fn from_bits(bits: u128) -> Self {
+        let status = match bits >> 96 {
+            0 => EmitStatus::Dispatched,
+            1 => EmitStatus::NoReceivers,
+            2 => EmitStatus::Muted,
+            3 => EmitStatus::Deferred,
+            _ => EmitStatus::Filtered,
+        };
+        Emitted {
+            delivered: bits as u32,
+            failed: (bits >> 32) as u32,
+            skipped: (bits >> 64) as u32,
+            status,
+        }
+    }
 }
 
 /// A typed signal: connect receivers, emit events.
@@ -307,6 +341,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 );
                 // An unused handler (user captures) drops here, unlocked.
                 drop(handler);
+                if !new {
+                    // A replaced entry may be held by this thread's cache.
+                    crate::local::evict(self.core.id);
+                }
                 (id, new)
             }
         };
@@ -572,7 +610,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let version = self.core.subs.version();
         let snapshot = self.core.subs.load_full();
         let (fast, idle) = Publisher::modes(&self.core, &snapshot);
-        Publisher { core: self.core.clone(), version, snapshot, fast, idle }
+        Publisher { core: self.core.clone(), version, snapshot: Some(snapshot), fast, idle }
     }
 
     pub(crate) fn core(&self) -> &Arc<Core<T>> {
@@ -650,14 +688,22 @@ impl<T> fmt::Debug for MuteGuard<T> {
 /// A per-thread publishing handle: the fastest way to emit.
 ///
 /// A `Publisher` keeps its own `Arc` of the receiver snapshot and checks it
-/// is current with one atomic load per emit, instead of the shared
-/// snapshot load [`Signal::emit`] does. It is `Send` but its `emit` takes
-/// `&mut self`: give each publishing thread its own.
+/// is current with one atomic load per emit. [`Signal::emit`] does the
+/// same through a per-thread cache of the last few signals a thread
+/// emitted on (see [`release_thread_cache`](crate::release_thread_cache));
+/// a publisher skips the cache lookup and is inlined at the call site. It
+/// is `Send` but its `emit` takes `&mut self`: give each publishing thread
+/// its own.
 ///
-/// Trade-off: until its next emit (or drop), a publisher keeps the
-/// receivers of the snapshot it last loaded (when it was created, or at
-/// its last emit) alive, including ones disconnected since. They are not
-/// called again.
+/// Trade-off, and its bound: a publisher holds at most one snapshot, the
+/// one it loaded when created or at its last emit that found the
+/// receivers unchanged, and keeps its receivers alive until its next emit
+/// (or drop), including ones disconnected since. They are never called
+/// again. An emit that finds the receivers changed drops the held
+/// snapshot before it dispatches; while the receivers keep changing from
+/// one emit to the next, the publisher holds none and walks a borrowed
+/// load, so a signal under connect/disconnect churn costs no reference
+/// count round trip per change.
 ///
 /// Cost: with payload-only receivers, an emit is the version check, a
 /// mute check and one dynamic call per receiver, inlined at the call site;
@@ -675,9 +721,11 @@ impl<T> fmt::Debug for MuteGuard<T> {
 /// ```
 pub struct Publisher<T> {
     core: Arc<Core<T>>,
-    /// `core.subs.version()` when `snapshot` was loaded.
+    /// `core.subs.version()` when `snapshot` was loaded (or, with no
+    /// snapshot held, at the last emit).
     version: u64,
-    snapshot: Arc<Snapshot<SlotRef<T>>>,
+    /// `None` while the receivers change from one emit to the next.
+    snapshot: Option<Arc<Snapshot<SlotRef<T>>>>,
     /// `snapshot` has receivers, none needs the envelope, and the signal is
     /// not ordered and has no history or middleware: emits take the
     /// inlined path unless muted or global work exists.
@@ -699,13 +747,15 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         // Acquire; see `Subscribers::version`. Read the version *before*
         // the snapshot, so a stale snapshot is always detected next time.
         let version = self.core.subs.version();
-        if version != self.version {
-            self.reload(version);
+        if version != self.version || self.snapshot.is_none() {
+            return self.changed(version, data);
         }
         // Relaxed: `muted` only gates work; see `Core::muted`.
         if self.fast {
-            if self.core.muted.load(Ordering::Relaxed) == 0 && !observe::work() {
-                return self.core.run_payload(&self.snapshot, &data);
+            if let Some(snapshot) = &self.snapshot {
+                if self.core.muted.load(Ordering::Relaxed) == 0 && !observe::work() {
+                    return self.core.run_payload(snapshot, &data);
+                }
             }
         } else if self.idle && !observe::work() {
             return Emitted::with(EmitStatus::NoReceivers);
@@ -730,20 +780,39 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         (fast, plain && snap.len() == 0)
     }
 
-    /// Replaces the cached snapshot (the signal's receivers changed).
+    /// The receivers changed since the held snapshot was loaded, or are
+    /// changing (none held): drop what is held, and keep a new snapshot
+    /// only if the version held still since the last emit. Either way this
+    /// emit goes through the signal.
     #[cold]
     #[inline(never)]
-    fn reload(&mut self, version: u64) {
-        self.snapshot = self.core.subs.load_full();
+    fn changed(&mut self, version: u64, data: T) -> Emitted {
+        let still = self.snapshot.is_none() && version == self.version;
+        // The held snapshot may be the last reference to receivers
+        // disconnected since: they drop here, before the dispatch.
+        self.snapshot = None;
         self.version = version;
-        (self.fast, self.idle) = Self::modes(&self.core, &self.snapshot);
+        if still {
+            let snapshot = self.core.subs.load_full();
+            (self.fast, self.idle) = Self::modes(&self.core, &snapshot);
+            self.snapshot = Some(snapshot);
+        }
+        // As `Signal::emit`, without a handle (a clone would touch the
+        // signal's shared reference count).
+        if self.core.subs.len() == 0 && !self.core.has_work() {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
+        if size_of::<T>() > LARGE_PAYLOAD {
+            return self.core.emit_large(data, None);
+        }
+        self.core.emit_data(data)
     }
 
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
     fn emit_slow(&self, data: T) -> Emitted {
-        // The cached snapshot is current: the version was checked.
-        self.core.emit_slow(data, None, Some(&self.snapshot))
+        // The held snapshot is current: the version was checked.
+        self.core.emit_slow(data, None, self.snapshot.as_deref())
     }
 
     /// The signal this publisher emits on.
