@@ -115,6 +115,18 @@ fn receiver(i: u64) -> impl Fn(&Tick) + Send + Sync + Clone + 'static {
     receiver_on::<false, 0>(i)
 }
 
+/// Where the churned receiver works: apart from [`SINK`], so the steady
+/// receivers' deliveries are checked exactly while it comes and goes.
+static CHURN_SINK: Padded<AtomicU64> = Padded(AtomicU64::new(0));
+
+/// The receiver the churn thread connects and disconnects.
+fn churn_receiver() -> impl Fn(&Tick) + Send + Sync + Clone + 'static {
+    |ev: &Tick| {
+        let c = &CHURN_SINK.0;
+        c.store(c.load(Relaxed).wrapping_add(ev.0), Relaxed);
+    }
+}
+
 /// Receiver `i` taking mesh's envelope.
 fn env_receiver(i: u64) -> impl Fn(&Event<Tick>) + Send + Sync + 'static {
     move |ev: &Event<Tick>| work::<false, 0>(i, &ev.data)
@@ -235,6 +247,9 @@ struct Row {
     max: f64,
     ratio: f64,
     note: String,
+    /// ns per event in each round, in round order: rounds are interleaved,
+    /// so sample `r` of two contenders of one scenario ran side by side.
+    samples: Vec<f64>,
 }
 
 /// A batch size that makes one batch of `run` last about `target`.
@@ -250,7 +265,8 @@ fn calibrate(target: Duration, mut run: impl FnMut(u64) -> Duration) -> u64 {
     }
 }
 
-fn summarize(samples: &mut [f64]) -> (f64, f64, f64) {
+fn summarize(samples: &[f64]) -> (f64, f64, f64) {
+    let mut samples = samples.to_vec();
     samples.sort_by(f64::total_cmp);
     let m = samples.len();
     let median =
@@ -286,14 +302,14 @@ fn rows(
     scenario: &str,
     n: u64,
     names: Vec<&'static str>,
-    mut samples: Vec<Vec<f64>>,
+    samples: Vec<Vec<f64>>,
     base_value: Option<f64>,
 ) -> Vec<Row> {
     let mut out: Vec<Row> = names
         .iter()
-        .zip(samples.iter_mut())
+        .zip(samples)
         .map(|(&name, s)| {
-            let (median, min, max) = summarize(s);
+            let (median, min, max) = summarize(&s);
             Row {
                 scenario: scenario.to_owned(),
                 n,
@@ -303,6 +319,7 @@ fn rows(
                 max,
                 ratio: f64::NAN,
                 note: String::new(),
+                samples: s,
             }
         })
         .collect();
@@ -579,24 +596,36 @@ fn run_two_publishers(cfg: &Config, scenario: &str, n: u64) -> Vec<Row> {
 
 // ----- scenario 3: N = 8 under connect/disconnect churn -------------------
 
-/// Changes (a connect or a disconnect) per second made by the churn thread.
-const CHURN_RATE: u64 = 100_000;
+/// How fast the churn thread connects and disconnects.
+#[derive(Clone, Copy)]
+enum Rate {
+    /// One cycle (a connect and a disconnect) every [`CYCLE`].
+    Paced,
+    /// As fast as it can.
+    FlatOut,
+}
 
-/// Calls `change(connect)` about [`CHURN_RATE`] times a second until
-/// `stop`, alternating connect (`true`) and disconnect (`false`), and ends
-/// disconnected; returns how many changes it made.
-fn paced(stop: &AtomicBool, mut change: impl FnMut(bool)) -> u64 {
-    let period = Duration::from_nanos(1_000_000_000 / CHURN_RATE);
+/// The paced churn's cycle: one connect and one disconnect per 10 µs.
+const CYCLE: Duration = Duration::from_micros(10);
+
+/// Calls `change(connect)` until `stop`, alternating connect (`true`) and
+/// disconnect (`false`), at `rate`; ends disconnected; returns how many
+/// changes it made.
+fn paced(stop: &AtomicBool, rate: Rate, mut change: impl FnMut(bool)) -> u64 {
+    let period = CYCLE / 2;
     let mut done = 0u64;
     let mut due = Instant::now();
     while !stop.load(Relaxed) {
-        if Instant::now() >= due {
-            change(done % 2 == 0);
-            done += 1;
-            due += period;
-        } else {
-            std::hint::spin_loop();
+        match rate {
+            Rate::FlatOut => {}
+            Rate::Paced if Instant::now() >= due => due += period,
+            Rate::Paced => {
+                std::hint::spin_loop();
+                continue;
+            }
         }
+        change(done % 2 == 0);
+        done += 1;
     }
     if done % 2 == 1 {
         change(false);
@@ -608,21 +637,21 @@ fn paced(stop: &AtomicBool, mut change: impl FnMut(bool)) -> u64 {
 /// Churn thread body: alternately connects and disconnects a receiver.
 type Churn = Box<dyn Fn(&AtomicBool) -> u64 + Send + Sync>;
 
-fn churners(n: u64) -> Vec<(Contender, Churn)> {
+fn churners(n: u64, rate: Rate) -> Vec<(Contender, Churn)> {
     let mut cs: Vec<(Contender, Churn)> = Vec::new();
-    // The churn receiver is receiver `n`: present half of the time, so
-    // the sink is not checked.
-    let unchecked = |name, run: Runner| Contender { name, run, check: None };
+    // The churned receiver works on its own sink: the `n` steady receivers'
+    // deliveries are checked after every batch.
+    let unchecked = |name, run: Runner| Contender { name, run, check: Some(n) };
 
     // Nothing to churn for a plain Vec: churn an unrelated list so the
     // other core is as busy as for the others.
     let dummy_churn = || -> Churn {
         let dummy = Arc::new(RwLock::new(arced(n)));
         Box::new(move |stop| {
-            paced(stop, |connect| {
+            paced(stop, rate, |connect| {
                 let mut v = dummy.write().expect("not poisoned");
                 if connect {
-                    v.push(Arc::new(receiver(n)));
+                    v.push(Arc::new(churn_receiver()));
                 } else {
                     v.pop();
                 }
@@ -647,10 +676,10 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
             }),
         ),
         Box::new(move |stop| {
-            paced(stop, |connect| {
+            paced(stop, rate, |connect| {
                 let mut v = lock.write().expect("not poisoned");
                 if connect {
-                    v.push(Arc::new(receiver(n)));
+                    v.push(Arc::new(churn_receiver()));
                 } else {
                     v.pop();
                 }
@@ -672,11 +701,11 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
             }),
         ),
         Box::new(move |stop| {
-            paced(stop, |connect| {
+            paced(stop, rate, |connect| {
                 swap.rcu(|v| {
                     let mut v = Vec::clone(v);
                     if connect {
-                        v.push(Arc::new(receiver(n)));
+                        v.push(Arc::new(churn_receiver()));
                     } else {
                         v.pop();
                     }
@@ -703,9 +732,9 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
         ),
         Box::new(move |stop| {
             let mut conn: Option<signals2::Connection> = None;
-            paced(stop, |connect| {
+            paced(stop, rate, |connect| {
                 if connect {
-                    let f = receiver(n);
+                    let f = churn_receiver();
                     conn = Some(sig2.connect(move |ev: Tick| f(&ev)));
                 } else if let Some(c) = conn.take() {
                     c.disconnect();
@@ -715,12 +744,12 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
     ));
 
     /// Churn body for a mesh signal.
-    fn mesh_churn(signal: Signal<Tick>, n: u64) -> Churn {
+    fn mesh_churn(signal: Signal<Tick>, rate: Rate) -> Churn {
         Box::new(move |stop| {
             let mut conn: Option<mesh::Connection> = None;
-            paced(stop, |connect| {
+            paced(stop, rate, |connect| {
                 if connect {
-                    conn = Some(signal.connect(receiver(n)));
+                    conn = Some(signal.connect(churn_receiver()));
                 } else if let Some(c) = conn.take() {
                     c.disconnect();
                 }
@@ -739,7 +768,7 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
                 })
             }),
         ),
-        mesh_churn(signal, n),
+        mesh_churn(signal, rate),
     ));
 
     let guards = static_guards(n);
@@ -753,7 +782,7 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
                 })
             }),
         ),
-        mesh_churn(Signal::clone(&Tick::signal()), n),
+        mesh_churn(Signal::clone(&Tick::signal()), rate),
     ));
 
     let signal = mesh_signal(n);
@@ -767,13 +796,13 @@ fn churners(n: u64) -> Vec<(Contender, Churn)> {
                 })
             }),
         ),
-        mesh_churn(signal, n),
+        mesh_churn(signal, rate),
     ));
     cs
 }
 
-fn run_churn(cfg: &Config, scenario: &str, n: u64) -> (Vec<Row>, f64) {
-    let mut cs = churners(n);
+fn run_churn(cfg: &Config, scenario: &str, n: u64, rate: Rate) -> (Vec<Row>, f64) {
+    let mut cs = churners(n, rate);
     eprintln!("  {scenario}: {} contenders", cs.len());
     let ks: Vec<u64> = cs.iter_mut().map(|(c, _)| calibrate(cfg.batch, &mut c.run)).collect();
     let mut samples = vec![Vec::with_capacity(cfg.rounds); cs.len()];
@@ -794,7 +823,12 @@ fn run_churn(cfg: &Config, scenario: &str, n: u64) -> (Vec<Row>, f64) {
                 while !started.load(Relaxed) {
                     std::hint::spin_loop();
                 }
+                let before = sink::<false>();
                 let d = (c.run)(ks[i]);
+                if let Some(per) = c.check {
+                    let got = sink::<false>().wrapping_sub(before);
+                    assert_eq!(got, expected(per, ks[i]), "{scenario}: {} lost events", c.name);
+                }
                 stop.store(true, Relaxed);
                 let (done, span) = h.join().expect("churn thread");
                 (d, done, span)
@@ -811,7 +845,73 @@ fn run_churn(cfg: &Config, scenario: &str, n: u64) -> (Vec<Row>, f64) {
     (rows(scenario, n, names, samples, None), rate)
 }
 
-// ----- scenario 4: the envelope path, N = 1 -------------------------------
+// ----- scenario 4: ordered signals, N = 1 ----------------------------------
+
+/// The ordered churn and ordered scenarios' names.
+const CHURN_PACED: &str = "N=8, churn paced";
+const CHURN_FLAT: &str = "N=8, churn flat out";
+const ORDERED: &str = "ordered, N=1";
+
+/// A second event type, for the static form of an envelope emit.
+#[mesh::signal(namespace = BENCH, name = "tick.envelope")]
+#[derive(Clone, Copy, Debug)]
+struct EnvTick(u64);
+
+/// An ordered event type, for the static form of an ordered emit.
+#[mesh::signal(namespace = BENCH, name = "tick.ordered", ordered)]
+#[derive(Clone, Copy, Debug)]
+struct OrderedTick(u64);
+
+/// Each form of an ordered emit (one publisher, so every emit finds the
+/// signal idle and claims the dispatch), next to `rwlock` and the floor.
+fn ordered(n: u64) -> Vec<Contender> {
+    let mut cs = Vec::new();
+    cs.push(contender(DIRECTS[0], n, direct::<0, false>(n)));
+    cs.push(contender(DIRECTS[1], n, direct::<1, false>(n)));
+    cs.push(contender(DIRECTS[2], n, direct::<2, false>(n)));
+    let lock = RwLock::new(arced(n));
+    cs.push(contender("rwlock", n, move |k| {
+        timed(k, |ev| {
+            for f in lock.read().expect("not poisoned").iter() {
+                f(&ev);
+            }
+        })
+    }));
+    let ordered_signal = || {
+        let s = Signal::with_config(mesh::SignalConfig::new().ordered());
+        for i in 0..n {
+            s.connect(receiver(i));
+        }
+        s
+    };
+    let signal = ordered_signal();
+    cs.push(contender("mesh-signal", n, move |k| {
+        timed(k, |ev| {
+            signal.emit(ev);
+        })
+    }));
+    let guards: Vec<_> = (0..n)
+        .map(|i| {
+            let f = receiver(i);
+            OrderedTick::signal().connect_scoped(move |ev: &OrderedTick| f(&Tick(ev.0)))
+        })
+        .collect();
+    cs.push(contender("mesh-static", n, move |k| {
+        let _keep = &guards;
+        timed(k, |ev| {
+            OrderedTick(ev.0).emit();
+        })
+    }));
+    let mut publisher = ordered_signal().publisher();
+    cs.push(contender("mesh-publisher", n, move |k| {
+        timed(k, |ev| {
+            publisher.emit(ev);
+        })
+    }));
+    cs
+}
+
+// ----- scenario 5: the envelope path, N = 1 -------------------------------
 
 fn envelope(n: u64) -> Vec<Contender> {
     let mut cs = Vec::new();
@@ -828,6 +928,13 @@ fn envelope(n: u64) -> Vec<Contender> {
     cs.push(contender("mesh-signal (payload)", n, move |k| {
         timed(k, |ev| {
             signal.emit(ev);
+        })
+    }));
+    let guards = static_guards(n);
+    cs.push(contender("mesh-static (payload)", n, move |k| {
+        let _keep = &guards;
+        timed(k, |ev| {
+            ev.emit();
         })
     }));
     let env_signal = || {
@@ -849,12 +956,18 @@ fn envelope(n: u64) -> Vec<Contender> {
             signal.emit(ev);
         })
     }));
-    assert_eq!(Tick::signal().receiver_count(), 0, "one static contender at a time");
-    let guards: Vec<_> = (0..n).map(|i| Tick::signal().connect_scoped(env_receiver(i))).collect();
+    // Its own event type: `Tick`'s static signal has the payload
+    // contender's receivers.
+    let guards: Vec<_> = (0..n)
+        .map(|i| {
+            EnvTick::signal()
+                .connect_scoped(move |ev: &Event<EnvTick>| work::<false, 0>(i, &Tick(ev.data.0)))
+        })
+        .collect();
     cs.push(contender("mesh-static (envelope)", n, move |k| {
         let _keep = &guards;
         timed(k, |ev| {
-            ev.emit();
+            EnvTick(ev.0).emit();
         })
     }));
     cs.push(Contender {
@@ -884,37 +997,68 @@ fn envelope(n: u64) -> Vec<Contender> {
 
 // ----- T7: memory, with a counting allocator -------------------------------
 
-/// Counts live bytes while [`COUNTING`] is set; otherwise costs one
-/// relaxed load per allocation.
+/// Counts live bytes while [`COUNTING`] is set, as the allocator's usable
+/// size of each block (what it really sets aside: the request rounded up
+/// to its size class, on Linux `malloc_usable_size`), not the bytes
+/// requested; otherwise costs one relaxed load per allocation.
 struct CountingAlloc;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// glibc's (and musl's) usable size of a block from `malloc`.
+    fn malloc_usable_size(ptr: *mut std::ffi::c_void) -> usize;
+}
+
+/// The usable size of a live block of `System` (`requested` elsewhere).
+#[allow(unsafe_code)]
+fn usable(ptr: *mut u8, requested: usize) -> isize {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = requested;
+        // SAFETY: `ptr` is a live block from `System`, which is glibc's
+        // malloc on Linux (aligned blocks come from `posix_memalign`, which
+        // `malloc_usable_size` accepts too).
+        unsafe { malloc_usable_size(ptr.cast()) as isize }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ptr;
+        requested as isize
+    }
+}
 
 // SAFETY: delegates every call to `System` unchanged; the counters are
 // plain atomics with no effect on the allocations.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_add(layout.size() as isize, Relaxed);
-        }
         // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
+        let ptr = unsafe { System.alloc(layout) };
+        if COUNTING.load(Relaxed) && !ptr.is_null() {
+            LIVE.fetch_add(usable(ptr, layout.size()), Relaxed);
+        }
+        ptr
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if COUNTING.load(Relaxed) {
-            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+            LIVE.fetch_sub(usable(ptr, layout.size()), Relaxed);
         }
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        }
+        let counting = COUNTING.load(Relaxed);
+        let old = if counting { usable(ptr, layout.size()) } else { 0 };
         // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if counting && !new.is_null() {
+            LIVE.fetch_add(usable(new, new_size) - old, Relaxed);
+        }
+        new
     }
 }
 
@@ -997,11 +1141,13 @@ fn find<'a>(rows: &'a [Row], scenario: &str, contender: &str) -> Option<&'a Row>
     rows.iter().find(|r| r.scenario == scenario && r.contender == contender)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "missed" }
-}
-
-const MESH: [&str; 3] = ["mesh-publisher", "mesh-signal", "mesh-static"];
+/// The emit forms users write, as (contender, label): a target is met only
+/// if every one of them meets it.
+const FORMS: [(&str, &str); 3] = [
+    ("mesh-static", "#[signal]"),
+    ("mesh-signal", "Signal::emit"),
+    ("mesh-publisher", "Publisher"),
+];
 const PEERS: [&str; 7] = [
     "rwlock",
     "arc-swap",
@@ -1012,135 +1158,195 @@ const PEERS: [&str; 7] = [
     "crossbeam-channel",
 ];
 
+/// A per-round figure, summarised: the median over the interleaved rounds
+/// and the quartiles (the run-to-run spread).
+#[derive(Clone, Copy)]
+struct Spread {
+    median: f64,
+    q1: f64,
+    q3: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.retain(|x| !x.is_nan());
+        if v.is_empty() {
+            return Spread { median: f64::NAN, q1: f64::NAN, q3: f64::NAN };
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let x = q * (v.len() - 1) as f64;
+            let (i, f) = (x.floor() as usize, x.fract());
+            v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * f
+        };
+        Spread { median: at(0.5), q1: at(0.25), q3: at(0.75) }
+    }
+
+    /// `met` when even the upper quartile is within `limit`, `missed` when
+    /// even the lower quartile is beyond it, else `within noise`: a margin
+    /// smaller than the spread between rounds is no verdict.
+    fn verdict(&self, limit: f64) -> Verdict {
+        if self.q3 <= limit {
+            Verdict::Met
+        } else if self.q1 > limit || self.median.is_nan() {
+            Verdict::Missed
+        } else {
+            Verdict::Noise
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2}x [{:.2}–{:.2}]", self.median, self.q1, self.q3)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verdict {
+    Met,
+    Noise,
+    Missed,
+}
+
+impl Verdict {
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::Noise => "within noise",
+            Verdict::Missed => "missed",
+        }
+    }
+}
+
+/// Per-round ratios `a[r] / b[r]` of two contenders of one scenario.
+fn paired(rows: &[Row], scenario: &str, a: &str, b: &str) -> Spread {
+    let (Some(a), Some(b)) = (find(rows, scenario, a), find(rows, scenario, b)) else {
+        return Spread::of(Vec::new());
+    };
+    Spread::of(a.samples.iter().zip(&b.samples).map(|(x, y)| x / y).collect())
+}
+
+/// The `direct` copy with the lowest median in `scenario` (the floor).
+fn floor_name(rows: &[Row], scenario: &str) -> &'static str {
+    rows.iter()
+        .filter(|r| r.scenario == scenario && DIRECTS.contains(&r.contender))
+        .min_by(|a, b| a.median.total_cmp(&b.median))
+        .map_or(DIRECTS[0], |r| r.contender)
+}
+
+/// One target line: each form's spread against its limit, the worst
+/// verdict first.
+fn line(id: &str, what: &str, parts: Vec<(String, Spread, f64)>) -> String {
+    let worst =
+        parts.iter().map(|(_, s, limit)| s.verdict(*limit)).max().unwrap_or(Verdict::Missed);
+    let body = parts
+        .iter()
+        .map(|(label, s, limit)| format!("{label} {s} {}", s.verdict(*limit).word()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{id} {} {what} ({body})", worst.word())
+}
+
 fn targets(rows: &[Row], mem: &Memory) -> Vec<String> {
     let mut out = Vec::new();
-    let med = |s: &str, c: &str| find(rows, s, c).map_or(f64::NAN, |r| r.median);
-    let others = |s: &str, m: &str, ok: &dyn Fn(&str) -> bool| {
-        MESH.iter()
-            .filter(|&&x| x != m)
-            .map(|&x| format!("{x} {}", verdict(ok(x))))
-            .collect::<Vec<_>>()
-            .join(", ")
-            + &format!(" [{s}]")
+    let forms = |scenario: &str, reference: &str, limit: f64| -> Vec<(String, Spread, f64)> {
+        FORMS
+            .iter()
+            .map(|&(c, label)| (label.to_owned(), paired(rows, scenario, c, reference), limit))
+            .collect()
     };
 
-    // T1: N=1, mesh <= every peer.
+    // P1: N=1, each form <= 1.0x rwlock.
     let best_peer = PEERS
         .iter()
-        .map(|&p| (p, med("N=1", p)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("peers");
-    let t1 = |m: &str| med("N=1", m) <= best_peer.1;
-    out.push(format!(
-        "T1 {} {:.2}x direct (mesh-publisher {:.2} ns, best peer {} {:.2} ns; {})",
-        verdict(t1("mesh-publisher")),
-        med("N=1", "mesh-publisher") / floor(rows, "N=1"),
-        med("N=1", "mesh-publisher"),
-        best_peer.0,
-        best_peer.1,
-        others("N=1", "mesh-publisher", &t1),
-    ));
+        .filter_map(|&p| find(rows, "N=1", p).map(|r| (p, r.median)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let peer = best_peer.map_or(String::new(), |(p, m)| format!("; best peer {p} {m:.2} ns"));
+    out.push(line("P1", &format!("<= 1.0x rwlock at N=1{peer}"), forms("N=1", "rwlock", 1.0)));
 
-    // T2: N=8 <= 1.15x direct, N=64 <= 1.05x direct.
-    let r = |s: &str, m: &str| med(s, m) / floor(rows, s);
-    let t2 = |m: &str| r("N=8", m) <= 1.15 && r("N=64", m) <= 1.05;
-    out.push(format!(
-        "T2 {} {:.2}x direct at N=8 (<= 1.15), {:.2}x at N=64 (<= 1.05) (mesh-publisher; {})",
-        verdict(t2("mesh-publisher")),
-        r("N=8", "mesh-publisher"),
-        r("N=64", "mesh-publisher"),
-        MESH[1..]
-            .iter()
-            .map(|&m| format!("{m} {:.2}x/{:.2}x", r("N=8", m), r("N=64", m)))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ));
+    // P2: N=8 <= 1.15x direct, N=64 <= 1.05x direct.
+    let mut p2 = Vec::new();
+    for (scenario, limit) in [("N=8", 1.15), ("N=64", 1.05)] {
+        let floor = floor_name(rows, scenario);
+        for (label, s, l) in forms(scenario, floor, limit) {
+            p2.push((format!("{label} {scenario}"), s, l));
+        }
+    }
+    out.push(line("P2", "<= 1.15x direct at N=8, <= 1.05x at N=64", p2));
 
-    // T3: 2 publishers, <= 1.4x direct and <= 0.5x rwlock.
+    // P3: 2 publishers, N=8: <= 1.3x direct and <= 0.5x rwlock.
     let s3 = "N=8, 2 publishers";
-    let t3 = |m: &str| r(s3, m) <= 1.4 && med(s3, m) <= 0.5 * med(s3, "rwlock");
-    out.push(format!(
-        "T3 {} {:.2}x direct (mesh-publisher, {:.2}x rwlock; {})",
-        verdict(t3("mesh-publisher")),
-        r(s3, "mesh-publisher"),
-        med(s3, "mesh-publisher") / med(s3, "rwlock"),
-        MESH[1..]
-            .iter()
-            .map(|&m| format!(
-                "{m} {:.2}x direct {:.2}x rwlock {}",
-                r(s3, m),
-                med(s3, m) / med(s3, "rwlock"),
-                verdict(t3(m))
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ));
+    let mut p3 = forms(s3, floor_name(rows, s3), 1.3);
+    for (label, s, l) in forms(s3, "rwlock", 0.5) {
+        p3.push((format!("{label} vs rwlock"), s, l));
+    }
+    out.push(line("P3", "<= 1.3x direct and <= 0.5x rwlock, 2 publishers, N=8", p3));
 
-    // T4: churn, <= rwlock under the same churn.
-    let s4 = "N=8, churn";
-    let t4 = |m: &str| med(s4, m) <= med(s4, "rwlock");
-    out.push(format!(
-        "T4 {} {:.2}x direct (mesh-publisher, {:.2}x rwlock; {})",
-        verdict(t4("mesh-publisher")),
-        r(s4, "mesh-publisher"),
-        med(s4, "mesh-publisher") / med(s4, "rwlock"),
-        MESH[1..]
-            .iter()
-            .map(|&m| format!(
-                "{m} {:.2}x rwlock {}",
-                med(s4, m) / med(s4, "rwlock"),
-                verdict(t4(m))
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ));
+    // P4: churn: paced <= 1.0x rwlock, flat out <= 1.3x rwlock.
+    let mut p4 = Vec::new();
+    for (scenario, limit, tag) in [(CHURN_PACED, 1.0, "paced"), (CHURN_FLAT, 1.3, "flat out")] {
+        for (label, s, l) in forms(scenario, "rwlock", limit) {
+            p4.push((format!("{label} {tag}"), s, l));
+        }
+    }
+    out.push(line("P4", "<= 1.0x rwlock under paced churn, <= 1.3x flat out, N=8", p4));
 
-    // T5: N=0 <= 0.75x direct at N=1, by the cheapest mesh handle (every
-    // handle is listed).
-    let t5 = |m: &str| med("N=0", m) <= 0.75 * floor(rows, "N=1");
-    let best5 = MESH
-        .iter()
-        .copied()
-        .min_by(|a, b| med("N=0", a).total_cmp(&med("N=0", b)))
-        .expect("mesh contenders");
-    out.push(format!(
-        "T5 {} {:.2}x direct ({best5} at N=0 vs direct at N=1; {})",
-        verdict(t5(best5)),
-        med("N=0", best5) / floor(rows, "N=1"),
-        MESH.iter()
-            .map(|&m| format!("{m} {:.2}x", med("N=0", m) / floor(rows, "N=1")))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ));
+    // P5: N=0, each form <= 1.5x direct at N=0.
+    out.push(line("P5", "<= 1.5x direct at N=0", forms("N=0", floor_name(rows, "N=0"), 1.5)));
 
-    // T6: envelope extra cost <= 1.2x (uuid now_v7 + clock).
+    // P6: one envelope receiver costs at most the payload-only emit + one
+    // clock read + 15 ns: per round, (envelope - payload) / (clock + 15).
     let s6 = "envelope, N=1";
-    let budget = med(s6, "uuid now_v7 + clock");
-    let extra = |h: &str| med(s6, &format!("{h} (envelope)")) - med(s6, &format!("{h} (payload)"));
-    let t6 = |h: &str| extra(h) <= 1.2 * budget;
-    out.push(format!(
-        "T6 {} {:.2}x (uuid now_v7 + clock) (mesh-publisher envelope costs {:.1} ns more than \
-         payload-only; uuid now_v7 + clock {:.1} ns; mesh-signal {:.1} ns more, {:.2}x)",
-        verdict(t6("mesh-publisher")),
-        extra("mesh-publisher") / budget,
-        extra("mesh-publisher"),
-        budget,
-        extra("mesh-signal"),
-        extra("mesh-signal") / budget,
+    let clock = find(rows, s6, "clock only");
+    let p6 = FORMS
+        .iter()
+        .map(|&(c, label)| {
+            let env = find(rows, s6, &format!("{c} (envelope)"));
+            let pay = find(rows, s6, &format!("{c} (payload)"));
+            let v = match (env, pay, clock) {
+                (Some(e), Some(p), Some(k)) => e
+                    .samples
+                    .iter()
+                    .zip(&p.samples)
+                    .zip(&k.samples)
+                    .map(|((e, p), k)| (e - p) / (k + 15.0))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (label.to_owned(), Spread::of(v), 1.0)
+        })
+        .collect();
+    let clock_ns = clock.map_or(f64::NAN, |k| k.median);
+    out.push(line(
+        "P6",
+        &format!(
+            "envelope extra <= 1.0x (clock + 15 ns), as (envelope - payload) / \
+             (SystemTime::now {clock_ns:.1} ns + 15 ns)"
+        ),
+        p6,
     ));
 
-    // T7: memory.
-    let t7 = mem.named_signal <= 256.0 && mem.receiver <= 128.0;
+    // P7: ordered, N=1, one publisher: <= 2.5x rwlock.
+    out.push(line("P7", "<= 2.5x rwlock, ordered signal, N=1", forms(ORDERED, "rwlock", 2.5)));
+
+    // P8: memory, usable bytes.
+    let slot_limit = 128.0 + std::mem::size_of::<Tick>() as f64;
+    let ok = |x: f64, limit: f64| if x <= limit { "met" } else { "missed" };
+    let all = mem.named_signal <= 256.0 && mem.receiver <= 128.0 && mem.history_slot <= slot_limit;
     out.push(format!(
-        "T7 {} {:.0} B per idle named signal (<= 256), {:.0} B per receiver (<= 128; \
-         {:.0} B capture-free, {:.0} B envelope), {:.0} B per history slot ({} B payload)",
-        verdict(t7),
+        "P8 {} memory, usable bytes (idle named signal {:.0} B <= 256 {}, receiver {:.0} B <= 128 \
+         {}, history slot {:.0} B <= {slot_limit:.0} {}; receiver without capture {:.0} B, \
+         envelope receiver {:.0} B)",
+        if all { "met" } else { "missed" },
         mem.named_signal,
+        ok(mem.named_signal, 256.0),
         mem.receiver,
+        ok(mem.receiver, 128.0),
+        mem.history_slot,
+        ok(mem.history_slot, slot_limit),
         mem.receiver_zst,
         mem.envelope_receiver,
-        mem.history_slot,
-        std::mem::size_of::<Tick>(),
     ));
     out
 }
@@ -1197,7 +1403,7 @@ fn main() {
         .unwrap_or_default();
     let wanted = |scenario: &str| only.is_empty() || only.iter().any(|o| scenario.contains(o));
     let mut all = Vec::new();
-    let mut rate = f64::NAN;
+    let mut rates: Vec<(&str, f64)> = Vec::new();
     for n in [0u64, 1, 8, 64] {
         let scenario = format!("N={n}");
         if wanted(&scenario) {
@@ -1207,13 +1413,18 @@ fn main() {
     if wanted("N=8, 2 publishers") {
         all.extend(run_two_publishers(&cfg, "N=8, 2 publishers", 8));
     }
-    if wanted("N=8, churn") {
-        let (mut churn, r) = run_churn(&cfg, "N=8, churn", 8);
-        rate = r;
-        for row in &mut churn {
-            row.note = format!("{rate:.0} changes/s");
+    for (scenario, r) in [(CHURN_PACED, Rate::Paced), (CHURN_FLAT, Rate::FlatOut)] {
+        if wanted(scenario) {
+            let (mut churn, measured) = run_churn(&cfg, scenario, 8, r);
+            for row in &mut churn {
+                row.note = format!("{measured:.0} changes/s");
+            }
+            rates.push((scenario, measured));
+            all.extend(churn);
         }
-        all.extend(churn);
+    }
+    if wanted(ORDERED) {
+        all.extend(run_scenario(&cfg, ORDERED, 1, ordered(1)));
     }
     if wanted("envelope, N=1") {
         all.extend(run_scenario(&cfg, "envelope, N=1", 1, envelope(1)));
@@ -1251,14 +1462,22 @@ fn main() {
             if r.ratio.is_nan() { "–".to_owned() } else { format!("{:.2}", r.ratio) }
         );
     }
+    let churn_rates: Vec<String> = rates
+        .iter()
+        .map(|(s, r)| format!("{s}: about {r:.0} receiver changes per second"))
+        .collect();
     let _ = writeln!(
         md,
-        "\nchurn: about {rate:.0} receiver changes per second (target {CHURN_RATE})\n\
+        "\nchurn ({} one cycle, a connect and a disconnect, every {} µs; flat out: as fast as \
+         the churn thread can): {}\n\
          n/a under 2 publishers and churn: tokio-broadcast, crossbeam-channel (a receiver is \
          drained by its one owner, not by the publishers), bevy (a `World` is `&mut`: one \
-         thread at a time)\n"
+         thread at a time)\n",
+        "paced:",
+        CYCLE.as_micros(),
+        churn_rates.join("; ")
     );
-    let _ = writeln!(md, "memory (live bytes, counting allocator):");
+    let _ = writeln!(md, "memory (usable bytes of live blocks, counting allocator):");
     let _ = writeln!(
         md,
         "- per idle named signal: {:.0} B ({:.0} B the signal itself, as an anonymous \

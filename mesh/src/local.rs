@@ -405,22 +405,23 @@ mod tests {
             .collect();
         let (go, wait) = std::sync::mpsc::channel::<()>();
         let (done, finished) = std::sync::mpsc::channel::<()>();
-        std::thread::scope(|t| {
-            let signals = &signals;
-            t.spawn(move || {
-                for s in signals {
-                    s.emit(1);
-                }
-                done.send(()).unwrap();
-                wait.recv().unwrap();
-            });
-            finished.recv().unwrap();
-            let removed: usize = signals.iter().map(|s| s.disconnect_all()).sum();
-            assert_eq!(removed, 4 * WAYS);
-            let kept = Arc::strong_count(&held) - 1;
-            assert!(kept <= WAYS, "{kept} receivers held by the other thread's cache");
-            go.send(()).unwrap();
+        let theirs = signals.clone();
+        // Not a scoped thread: `join` waits for the thread's thread-local
+        // destructors too (a scope may end before they ran).
+        let thread = std::thread::spawn(move || {
+            for s in &theirs {
+                s.emit(1);
+            }
+            done.send(()).unwrap();
+            wait.recv().unwrap();
         });
+        finished.recv().unwrap();
+        let removed: usize = signals.iter().map(|s| s.disconnect_all()).sum();
+        assert_eq!(removed, 4 * WAYS);
+        let kept = Arc::strong_count(&held) - 1;
+        assert!(kept <= WAYS, "{kept} receivers held by the other thread's cache");
+        go.send(()).unwrap();
+        thread.join().unwrap();
         assert_eq!(Arc::strong_count(&held), 1, "released when the thread exits");
     }
 }

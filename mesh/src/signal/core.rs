@@ -362,8 +362,11 @@ impl<T: Send + Sync + 'static> Core<T> {
         let gate = self.muted.load(Ordering::Relaxed)
             | u32::from(self.flags.load(Ordering::Relaxed))
             | u32::from(observe::work());
-        if gate != 0 || self.ordered.is_some() {
+        if gate != 0 {
             return self.emit_slow(data, None, None);
+        }
+        if let Some(ordered) = &self.ordered {
+            return self.emit_ordered_plain(ordered, data);
         }
         // The summary crosses the closure as one integer: as a struct, its
         // two producers (the slow path's returned value and the loop's
@@ -402,6 +405,11 @@ impl<T: Send + Sync + 'static> Core<T> {
         if self.has_work() {
             return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
         }
+        if let Some(ordered) = &self.ordered {
+            // The dispatcher decides, holding the turn, whether the
+            // payload needs an envelope (`deliver_data`).
+            return self.emit_ordered_data(ordered, data, source);
+        }
         let loaded;
         let snap = match snap {
             Some(snap) => snap,
@@ -411,11 +419,8 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
         };
         let needs = snap.flags();
-        if needs & NEEDS_SHARED != 0 || (self.ordered.is_some() && needs & NEEDS_ENVELOPE != 0) {
+        if needs & NEEDS_SHARED != 0 {
             return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
-        }
-        if let Some(ordered) = &self.ordered {
-            return self.emit_ordered_data(ordered, data, source);
         }
         if needs & NEEDS_ENVELOPE == 0 {
             return self.run_data(snap, &data, source.as_deref());
@@ -517,17 +522,36 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// emitted or queued when no receiver needed the envelope and the
     /// signal had no history or middleware.
     fn deliver_data(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
-        let snap = self.subs.load();
-        if self.has_work() || snap.flags() & NEEDS_ENVELOPE != 0 {
-            // History, middleware or an envelope receiver came since it
-            // was emitted: it needs the envelope after all.
-            let mut event = Arc::new(self.envelope(data, source, 0));
-            if self.has_work() && !self.filter(&mut event) {
-                return Emitted::with(EmitStatus::Filtered);
-            }
-            return self.deliver(event);
+        if self.has_work() {
+            return self.deliver_enveloped(data, source);
         }
-        self.run_data(&snap, &data, source.as_deref())
+        let mut data = Some((data, source));
+        let bits = local::with_snapshot(&self.subs, self.id, |snap| {
+            if snap.flags() & NEEDS_ENVELOPE != 0 {
+                return None;
+            }
+            let (data, source) = data.take()?;
+            Some(self.run_data(snap, &data, source.as_deref()).to_bits())
+        });
+        match (bits, data) {
+            (Some(bits), _) => Emitted::from_bits(bits),
+            // An envelope receiver: delivered off the cached snapshot, to
+            // the one loaded after numbering (see `deliver`).
+            (None, Some((data, source))) => self.deliver_enveloped(data, source),
+            (None, None) => Emitted::with(EmitStatus::Dispatched),
+        }
+    }
+
+    /// [`deliver_data`](Self::deliver_data) for a payload that needs its
+    /// envelope after all: history, middleware or an envelope receiver
+    /// came since it was emitted (or were there).
+    #[inline(never)]
+    fn deliver_enveloped(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
+        let mut event = Arc::new(self.envelope(data, source, 0));
+        if self.has_work() && !self.filter(&mut event) {
+            return Emitted::with(EmitStatus::Filtered);
+        }
+        self.deliver(event)
     }
 
     /// Delivers one event an ordered signal queued (or is about to).
@@ -571,6 +595,32 @@ impl<T: Send + Sync + 'static> Core<T> {
             return self.dispatch_turn(ordered, |core| core.deliver_data(data, source));
         }
         self.emit_ordered(ordered, Queued::Data(Box::new(data), source))
+    }
+
+    /// An ordered emit of a bare payload with no source, nothing muted and
+    /// no history, middleware or global work: the turn's two
+    /// compare-and-swaps around a walk of the cached snapshot. Anything
+    /// else goes the general way ([`emit_ordered_data`](Self::emit_ordered_data)).
+    #[inline(never)]
+    fn emit_ordered_plain(&self, ordered: &Ordered<T>, data: T) -> Emitted {
+        if !ordered.try_claim() {
+            return self.emit_ordered(ordered, Queued::Data(Box::new(data), None));
+        }
+        self.dispatch_turn(ordered, |core| {
+            let mut data = Some(data);
+            let bits = local::with_snapshot(&core.subs, core.id, |snap| {
+                if snap.flags() & NEEDS_ENVELOPE != 0 {
+                    return None;
+                }
+                let data = data.take()?;
+                Some(core.run_payload(snap, &data).to_bits())
+            });
+            match (bits, data) {
+                (Some(bits), _) => Emitted::from_bits(bits),
+                (None, Some(data)) => core.deliver_enveloped(data, None),
+                (None, None) => Emitted::with(EmitStatus::Dispatched),
+            }
+        })
     }
 
     /// Holding the turn: `first`, then whatever was queued meanwhile, then

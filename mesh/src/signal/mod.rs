@@ -811,6 +811,10 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
     fn emit_slow(&self, data: T) -> Emitted {
+        if self.core.ordered.is_some() {
+            // An ordered emit walks the snapshot its turn finds.
+            return self.core.emit_data(data);
+        }
         // The held snapshot is current: the version was checked.
         self.core.emit_slow(data, None, self.snapshot.as_deref())
     }
