@@ -1468,12 +1468,11 @@ fn main() {
         .collect();
     let _ = writeln!(
         md,
-        "\nchurn ({} one cycle, a connect and a disconnect, every {} µs; flat out: as fast as \
+        "\nchurn (paced: one cycle, a connect and a disconnect, every {} µs; flat out: as fast as \
          the churn thread can): {}\n\
          n/a under 2 publishers and churn: tokio-broadcast, crossbeam-channel (a receiver is \
          drained by its one owner, not by the publishers), bevy (a `World` is `&mut`: one \
          thread at a time)\n",
-        "paced:",
         CYCLE.as_micros(),
         churn_rates.join("; ")
     );
