@@ -8,7 +8,16 @@
 //! * `lookup/*`: finding a named signal again, by namespace and by name;
 //! * `extras/*`: one payload-only receiver, plain, with one pass-through
 //!   middleware, with a history of 1024, and with both (what the features
-//!   cost when used, and that a signal without them pays nothing).
+//!   cost when used, and that a signal without them pays nothing);
+//! * `ordered/*`: an uncontended ordered emit (the turn's two
+//!   compare-and-swaps) through `Signal::emit`, a publisher and a
+//!   `#[signal]` type;
+//! * `cache/*`: `Signal::emit` and a `#[signal]` type's `.emit()` through
+//!   the per-thread snapshot cache: a hit, and emits alternating over more
+//!   signals than the cache has slots (every emit a miss);
+//! * `changed/*`: an emit right after the receivers changed (a
+//!   connect/disconnect pair per emit), through `Signal::emit` and a
+//!   publisher.
 //!
 //! The side-by-side comparison with other crates is the `compare` bench
 //! next to this one (see BENCHMARKS.md).
@@ -127,5 +136,73 @@ fn extras(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, emit, envelope, churn, lookup, extras);
+mesh::namespace!(BENCH = "bench");
+
+/// A `#[signal]` type for the static form.
+#[mesh::signal(namespace = BENCH, name = "criterion.tick")]
+#[derive(Clone, Copy, Debug)]
+struct Tick(u64);
+
+/// An ordered `#[signal]` type.
+#[mesh::signal(namespace = BENCH, name = "criterion.ordered", ordered)]
+#[derive(Clone, Copy, Debug)]
+struct OrderedTick(u64);
+
+fn ordered(c: &mut Criterion) {
+    use mesh::EventType;
+    let mut g = c.benchmark_group("ordered");
+    let s = Signal::with_config(mesh::SignalConfig::new().ordered());
+    s.connect(receiver(0));
+    g.bench_function("signal", |b| b.iter(|| s.emit(black_box(1))));
+    let mut p = s.publisher();
+    g.bench_function("publisher", |b| b.iter(|| p.emit(black_box(1))));
+    let _guard = OrderedTick::signal().connect_scoped(|ev: &OrderedTick| {
+        SINK.store(SINK.load(Relaxed).wrapping_add(ev.0), Relaxed);
+    });
+    g.bench_function("static", |b| b.iter(|| OrderedTick(black_box(1)).emit()));
+    g.finish();
+}
+
+fn cache(c: &mut Criterion) {
+    use mesh::EventType;
+    let mut g = c.benchmark_group("cache");
+    let s = signal_with(1);
+    g.bench_function("signal/hit", |b| b.iter(|| s.emit(black_box(1))));
+    let _guard = Tick::signal().connect_scoped(|ev: &Tick| {
+        SINK.store(SINK.load(Relaxed).wrapping_add(ev.0), Relaxed);
+    });
+    g.bench_function("static/hit", |b| b.iter(|| Tick(black_box(1)).emit()));
+    // More signals than slots, emitted round robin: some share a slot, so
+    // those emits miss and reload.
+    let many: Vec<_> = (0..64).map(|_| signal_with(1)).collect();
+    let mut i = 0;
+    g.bench_function("signal/64-signals-round-robin", |b| {
+        b.iter(|| {
+            i = (i + 1) % many.len();
+            many[i].emit(black_box(1))
+        })
+    });
+    g.finish();
+}
+
+fn changed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("changed");
+    let s = signal_with(8);
+    g.bench_function("signal/connect+disconnect+emit", |b| {
+        b.iter(|| {
+            s.connect(receiver(8)).disconnect();
+            s.emit(black_box(1))
+        })
+    });
+    let mut p = s.publisher();
+    g.bench_function("publisher/connect+disconnect+emit", |b| {
+        b.iter(|| {
+            s.connect(receiver(8)).disconnect();
+            p.emit(black_box(1))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, emit, envelope, churn, lookup, extras, ordered, cache, changed);
 criterion_main!(benches);
