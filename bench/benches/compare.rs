@@ -5,8 +5,8 @@
 //! absolute numbers drift. Run it from anywhere in the repository:
 //!
 //! ```sh
-//! cargo bench -p mesh-bench --bench compare                     # full run, ~2 minutes
-//! MESH_BENCH_QUICK=1 cargo bench -p mesh-bench --bench compare  # quick run, ~10 s
+//! cargo bench -p mesh-bench --bench compare                     # full run, ~3 minutes
+//! MESH_BENCH_QUICK=1 cargo bench -p mesh-bench --bench compare  # quick run, ~25 s
 //! MESH_BENCH_ONLY=churn,N=64 cargo bench -p mesh-bench --bench compare  # some scenarios
 //! ```
 //!
@@ -37,6 +37,24 @@
 //! ns per event, and the ratio of the medians to `direct`, the floor: the
 //! fastest of three separately compiled copies of the direct loop (see
 //! [`direct`] for why).
+//!
+//! ## Verdicts
+//!
+//! One line per target of issue 9, `P1` … `P8`, each judged for every
+//! emit form users write: an event type's `.emit()` (`#[signal]`),
+//! `Signal::emit` and `Publisher::emit`. A target's figure is computed per
+//! round from the samples that ran side by side in that round (say
+//! `mesh-signal / rwlock`), and summarised as the median over the rounds
+//! with the quartiles: `1.04x [0.98–1.10]`. A form *meets* a target when
+//! even its upper quartile is within it, *misses* it when even its lower
+//! quartile is beyond it, and is *within noise* otherwise. The line's
+//! verdict is the worst of its forms': met only if every form met.
+//!
+//! Under churn the churned receiver works on a counter of its own, so the
+//! steady receivers' deliveries are checked after every batch like
+//! everywhere else. Memory (`P8`) is counted as the allocator's usable size
+//! of each live block (`malloc_usable_size` on Linux): what a block really
+//! takes, not the bytes asked for.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -995,7 +1013,7 @@ fn envelope(n: u64) -> Vec<Contender> {
     cs
 }
 
-// ----- T7: memory, with a counting allocator -------------------------------
+// ----- P8: memory, with a counting allocator -------------------------------
 
 /// Counts live bytes while [`COUNTING`] is set, as the allocator's usable
 /// size of each block (what it really sets aside: the request rounded up

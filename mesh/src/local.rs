@@ -80,6 +80,11 @@ struct Entry {
     version: u64,
     /// `TypeId::of::<Snapshot<E>>()` for the `E` that `snap` erases.
     type_id: TypeId,
+    /// `Arc::as_ptr` of `snap`, taken while its type was known (through
+    /// `dyn Any` it costs a computation from the vtable on every hit).
+    ptr: *const (),
+    /// Owns the snapshot `ptr` points into (read only through `ptr`).
+    #[allow(dead_code)]
     snap: Arc<dyn Any + Send + Sync>,
 }
 
@@ -155,14 +160,14 @@ fn typed<E: Send + Sync + 'static>(entry: &Entry) -> Option<&Snapshot<E>> {
     if entry.type_id != TypeId::of::<Snapshot<E>>() {
         return None;
     }
-    let ptr = Arc::as_ptr(&entry.snap) as *const Snapshot<E>;
-    // SAFETY: `entry.type_id` and `entry.snap` are written together, only
-    // in `miss`, from `TypeId::of::<Snapshot<E>>()` and an
-    // `Arc<Snapshot<E>>` of the same `E`, so equal `TypeId`s mean `snap`
-    // points to a live `Snapshot<E>` (the cast drops only the vtable). The
-    // reference borrows `entry`, which holds the `Arc`, so the snapshot
-    // outlives it. This is `downcast_ref` without its call through the
-    // vtable (see the module docs for the measurement).
+    let ptr = entry.ptr as *const Snapshot<E>;
+    // SAFETY: `entry.type_id`, `entry.ptr` and `entry.snap` are written
+    // together, only in `miss`, from `TypeId::of::<Snapshot<E>>()`,
+    // `Arc::as_ptr` of an `Arc<Snapshot<E>>` of the same `E`, and that
+    // `Arc`. So equal `TypeId`s mean `ptr` points to a live `Snapshot<E>`;
+    // the reference borrows `entry`, which holds the `Arc`, so the
+    // snapshot outlives it. This is `downcast_ref` without its call
+    // through the vtable (see the module docs for the measurement).
     Some(unsafe { &*ptr })
 }
 
@@ -207,7 +212,8 @@ where
             // Unless a nested emit filled it meanwhile.
             if entry.is_none() {
                 let type_id = TypeId::of::<Snapshot<E>>();
-                *entry = Some(Entry { id, version, type_id, snap });
+                let ptr = Arc::as_ptr(&snap) as *const ();
+                *entry = Some(Entry { id, version, type_id, ptr, snap });
                 slot.waiting.set((0, 0));
             }
         }

@@ -181,21 +181,23 @@ pub(crate) struct Core<T> {
     /// events and introspection even when they have no name.
     pub(crate) id: u64,
     pub(crate) subs: Subscribers<SlotRef<T>>,
-    /// Number of live [`MuteGuard`]s. Relaxed: it only gates work, and a
-    /// guard created before an emit starts (happens-before) is seen by
+    /// Everything that sends an emit off the hot path, in one word so the
+    /// hot path tests it with one load: the signal's flags (bits 0–7:
+    /// [`HISTORY`], [`MIDDLEWARE`]), [`ORDERED`] (bit 8, fixed at
+    /// creation), and the number of live [`MuteGuard`]s (bits 16–31, in
+    /// steps of [`MUTE_ONE`]). Relaxed: it only gates work (the state it
+    /// gates is reached through `extras`, under its own locks), and a
+    /// change made before an emit starts (happens-before) is seen by
     /// read-write coherence.
-    pub(crate) muted: AtomicU32,
+    ///
+    /// [`MuteGuard`]: crate::MuteGuard
+    pub(crate) state: AtomicU32,
     /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
     /// gap-freedom come from the RMW itself; nothing else is published
     /// through it.
     pub(crate) seq: AtomicU64,
     /// Receiver failures so far. Relaxed: a statistic.
     pub(crate) failures: AtomicU64,
-    /// Which of history and middleware this signal uses
-    /// (`pipeline::HISTORY`, `pipeline::MIDDLEWARE`); nonzero sends every
-    /// emit down the full path. Relaxed: it only gates work; the state it
-    /// gates is reached through `extras`, under its own locks.
-    pub(crate) flags: AtomicU8,
     /// History, middleware and payload formatter, allocated on first use
     /// so an idle signal stays small.
     pub(crate) extras: OnceLock<Box<Extras<T>>>,
@@ -204,10 +206,16 @@ pub(crate) struct Core<T> {
     pub(crate) ordered: Option<Box<Ordered<T>>>,
 }
 
-/// Flag: the signal keeps history.
-pub(crate) const HISTORY: u8 = 1;
-/// Flag: the signal has middleware.
-pub(crate) const MIDDLEWARE: u8 = 2;
+/// [`Core::state`] flag: the signal keeps history.
+pub(crate) const HISTORY: u32 = 1;
+/// [`Core::state`] flag: the signal has middleware.
+pub(crate) const MIDDLEWARE: u32 = 2;
+/// [`Core::state`]: the bits that send every emit down the full path.
+pub(crate) const FLAGS: u32 = 0xFF;
+/// [`Core::state`]: the signal is ordered (set at creation, never changed).
+pub(crate) const ORDERED: u32 = 1 << 8;
+/// [`Core::state`]: one live mute guard.
+pub(crate) const MUTE_ONE: u32 = 1 << 16;
 
 /// Removing a signal's middleware clears its `MIDDLEWARE` flag with the
 /// last one, so the signal returns to the plain emit path.
@@ -235,19 +243,31 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Sets or clears `flag` (Relaxed: see `Core::flags`), then bumps the
     /// snapshot version so publishers re-check their fast path.
-    pub(crate) fn set_flag(&self, flag: u8, on: bool) {
+    pub(crate) fn set_flag(&self, flag: u32, on: bool) {
         if on {
-            self.flags.fetch_or(flag, Ordering::Relaxed);
+            self.state.fetch_or(flag, Ordering::Relaxed);
         } else {
-            self.flags.fetch_and(!flag, Ordering::Relaxed);
+            self.state.fetch_and(!flag, Ordering::Relaxed);
         }
         self.subs.touch();
+    }
+
+    /// The flag bits of [`Core::state`] ([`HISTORY`], [`MIDDLEWARE`]).
+    #[inline]
+    pub(crate) fn flags(&self) -> u32 {
+        self.state.load(Ordering::Relaxed) & FLAGS
+    }
+
+    /// Whether a mute guard lives.
+    #[inline]
+    pub(crate) fn is_muted(&self) -> bool {
+        self.state.load(Ordering::Relaxed) >= MUTE_ONE
     }
 
     /// Whether this emit must take the full path.
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
-        self.flags.load(Ordering::Relaxed) != 0 || observe::work()
+        self.flags() != 0 || observe::work()
     }
 
     /// Steps 3 and 4 of the full path for an envelope that passed
@@ -258,7 +278,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// `event` must not be shared yet (it is numbered in place).
     pub(crate) fn record(&self, event: &mut Arc<Event<T>>) {
         let extras = self.extras.get();
-        let keep = extras.filter(|_| self.flags.load(Ordering::Relaxed) & HISTORY != 0);
+        let keep = extras.filter(|_| self.flags() & HISTORY != 0);
         match keep {
             Some(extras) => {
                 let mut ring = extras.history();
@@ -304,7 +324,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 }
             }
         }
-        if self.flags.load(Ordering::Relaxed) & MIDDLEWARE != 0 {
+        if self.flags() & MIDDLEWARE != 0 {
             if let Some(extras) = self.extras.get() {
                 for m in extras.middleware.load().items() {
                     match catch_unwind(AssertUnwindSafe(|| m.0.handle(event))) {
@@ -359,14 +379,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         // One branch for every reason to leave the fast path: muted, history
         // or middleware, global work (all Relaxed gates; see the fields'
         // docs), or ordered dispatch.
-        let gate = self.muted.load(Ordering::Relaxed)
-            | u32::from(self.flags.load(Ordering::Relaxed))
-            | u32::from(observe::work());
-        if gate != 0 {
-            return self.emit_slow(data, None, None);
-        }
-        if let Some(ordered) = &self.ordered {
-            return self.emit_ordered_plain(ordered, data);
+        let state = self.state.load(Ordering::Relaxed);
+        if state != 0 || observe::work() {
+            return match &self.ordered {
+                Some(ordered) if state == ORDERED && !observe::work() => {
+                    self.emit_ordered_plain(ordered, data)
+                }
+                _ => self.emit_slow(data, None, None),
+            };
         }
         // The summary crosses the closure as one integer: as a struct, its
         // two producers (the slow path's returned value and the loop's
@@ -398,7 +418,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         source: Option<Cow<'static, str>>,
         snap: Option<&Snapshot<SlotRef<T>>>,
     ) -> Emitted {
-        if self.muted.load(Ordering::Relaxed) != 0 {
+        if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
         // The full path loads its own snapshot, after the history append.
@@ -446,7 +466,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// [`emit_slow`](Self::emit_slow), the envelope is moved at most once.
     #[inline(never)]
     pub(crate) fn emit_envelope(&self, mut event: Event<T>) -> Emitted {
-        if self.muted.load(Ordering::Relaxed) != 0 {
+        if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
         event.name = self.name;
@@ -466,16 +486,13 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// (payload-only receivers) or moved once, into its `Arc` envelope.
     #[inline(always)]
     pub(crate) fn emit_large(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
-        let gate = self.muted.load(Ordering::Relaxed)
-            | u32::from(self.flags.load(Ordering::Relaxed))
-            | u32::from(observe::work());
-        if gate == 0 && self.ordered.is_none() {
+        if self.state.load(Ordering::Relaxed) == 0 && !observe::work() {
             let snap = self.subs.load();
             if snap.flags() & NEEDS_ENVELOPE == 0 {
                 return self.run_data(&snap, &data, source.as_deref());
             }
         }
-        if self.muted.load(Ordering::Relaxed) != 0 {
+        if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
         let (id, timestamp) = new_id();
@@ -488,7 +505,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// behind its `Arc` (large payloads).
     #[inline(never)]
     pub(crate) fn emit_shared_event(&self, mut event: Arc<Event<T>>) -> Emitted {
-        if self.muted.load(Ordering::Relaxed) != 0 {
+        if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
         if let Some(event) = Arc::get_mut(&mut event) {
@@ -602,7 +619,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// compare-and-swaps around a walk of the cached snapshot. Anything
     /// else goes the general way ([`emit_ordered_data`](Self::emit_ordered_data)).
     #[inline(never)]
-    fn emit_ordered_plain(&self, ordered: &Ordered<T>, data: T) -> Emitted {
+    pub(crate) fn emit_ordered_plain(&self, ordered: &Ordered<T>, data: T) -> Emitted {
         if !ordered.try_claim() {
             return self.emit_ordered(ordered, Queued::Data(Box::new(data), None));
         }
@@ -946,10 +963,9 @@ impl<T: Send + Sync + 'static> Core<T> {
             // Relaxed: only uniqueness matters, which the RMW gives.
             id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
             subs: Subscribers::new(),
-            muted: AtomicU32::new(0),
+            state: AtomicU32::new(if ordered { ORDERED } else { 0 }),
             seq: AtomicU64::new(0),
             failures: AtomicU64::new(0),
-            flags: AtomicU8::new(0),
             extras: OnceLock::new(),
             ordered: ordered.then(|| {
                 Box::new(Ordered { turn: AtomicU8::new(0), queue: Mutex::new(VecDeque::new()) })

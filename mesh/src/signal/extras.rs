@@ -230,7 +230,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         receiver: F,
     ) -> Connection {
         let core = self.core();
-        let keeps_history = core.flags.load(Ordering::Relaxed) & HISTORY != 0;
+        let keeps_history = core.flags() & HISTORY != 0;
         let Some(extras) = core.extras.get().filter(|_| keeps_history) else {
             return self.connect_with(options, receiver);
         };

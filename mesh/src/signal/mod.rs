@@ -587,7 +587,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// assert_eq!(s.emit(()).delivered, 1);
     /// ```
     pub fn mute(&self) -> MuteGuard<T> {
-        self.core.muted.fetch_add(1, Ordering::Relaxed);
+        self.core.state.fetch_add(self::core::MUTE_ONE, Ordering::Relaxed);
         MuteGuard { core: self.core.clone() }
     }
 
@@ -598,7 +598,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// Whether a [`MuteGuard`] is alive.
     pub fn is_muted(&self) -> bool {
-        self.core.muted.load(Ordering::Relaxed) != 0
+        self.core.is_muted()
     }
 
     /// A publishing handle that caches the receiver snapshot: see
@@ -675,7 +675,7 @@ pub struct MuteGuard<T> {
 
 impl<T> Drop for MuteGuard<T> {
     fn drop(&mut self) {
-        self.core.muted.fetch_sub(1, Ordering::Relaxed);
+        self.core.state.fetch_sub(self::core::MUTE_ONE, Ordering::Relaxed);
     }
 }
 
@@ -753,7 +753,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         // Relaxed: `muted` only gates work; see `Core::muted`.
         if self.fast {
             if let Some(snapshot) = &self.snapshot {
-                if self.core.muted.load(Ordering::Relaxed) == 0 && !observe::work() {
+                if !self.core.is_muted() && !observe::work() {
                     return self.core.run_payload(snapshot, &data);
                 }
             }
@@ -772,7 +772,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// `flags` changes bump the snapshot version, so both are re-derived
     /// whenever history or middleware come or go.
     fn modes(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> (bool, bool) {
-        let plain = core.flags.load(Ordering::Relaxed) == 0;
+        let plain = core.flags() == 0;
         let fast = plain
             && snap.len() != 0
             && snap.flags() & NEEDS_ENVELOPE == 0
@@ -811,8 +811,11 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
     fn emit_slow(&self, data: T) -> Emitted {
-        if self.core.ordered.is_some() {
+        if let Some(ordered) = &self.core.ordered {
             // An ordered emit walks the snapshot its turn finds.
+            if self.core.state.load(Ordering::Relaxed) == self::core::ORDERED && !observe::work() {
+                return self.core.emit_ordered_plain(ordered, data);
+            }
             return self.core.emit_data(data);
         }
         // The held snapshot is current: the version was checked.
