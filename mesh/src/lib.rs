@@ -33,7 +33,8 @@
 //! 0. [`name`] (validated dotted names), [`event`] (the envelope), `sync`.
 //! 1. `subscribers` (the copy-on-write receiver snapshot behind
 //!    [`arc_swap`], loom-tested), [`connection`], [`Namespace`].
-//! 2. `receiver`: what can be connected and how it is called.
+//! 2. `receiver`: what can be connected and how it is called; `local`:
+//!    the per-thread cache of snapshots that `Signal::emit` reads.
 //! 3. `observe`: the process-wide hook the emit path calls; watchers
 //!    (the recent view, testing recorders, meta-signals) attach to it from
 //!    above instead of being imported from below.
@@ -48,10 +49,11 @@
 //! # Guarantees
 //!
 //! **Thread safety.** `Signal<T>` is `Send + Sync`. A plain emit (no
-//! history, middleware, observers or ordering) takes no lock and allocates
-//! nothing; history and middleware take a short per-signal lock and
-//! allocate the shared envelope, and ordered signals a short lock per emit
-//! (see below). Connecting or disconnecting never blocks an emit in
+//! history, middleware, observers or ordering) takes no lock, allocates
+//! nothing and writes no memory shared with other threads; history and
+//! middleware take a short per-signal lock and allocate the shared
+//! envelope, and an ordered emit claims and releases the dispatch with one
+//! compare-and-swap each (see below). Connecting or disconnecting never blocks an emit in
 //! progress. A receiver may connect,
 //! disconnect or emit — on any signal, its own included — from inside a
 //! dispatch.
@@ -77,8 +79,13 @@
 //! signal and emitted on [`meta::failed`] (`mesh.receiver.failed`).
 //!
 //! **Memory.** Weak receivers and disconnected receivers leave nothing
-//! behind: a receiver's closure is dropped once it is disconnected and no
-//! emit in progress still walks it.
+//! behind: a disconnected receiver is never called again, and its closure
+//! is dropped once no emit in progress walks it and no thread's snapshot
+//! cache holds it. The thread that disconnects holds none; another thread
+//! that emitted on the signal holds at most a few snapshots (one per
+//! cache slot) until its next emit on that signal, its exit or
+//! [`release_thread_cache`]; a [`Publisher`] holds one until its next
+//! emit.
 //!
 //! **Cost.** Work nobody asked for is not done: with no receiver, emit is
 //! one atomic load; with payload-only receivers no id or clock is read.
