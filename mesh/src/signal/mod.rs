@@ -184,8 +184,10 @@ impl Emitted {
 /// the events other emits queued meanwhile; an emit that finds a dispatch in
 /// progress (on another thread, or from inside a receiver) queues its event
 /// and returns [`EmitStatus::Deferred`] without waiting, so ordered signals
-/// never deadlock. An uncontended ordered emit costs two compare-and-swaps (claim and release the dispatch); an emit that finds a dispatch in progress takes a short lock to queue its event. The queue is
-/// bounded only by how fast emitters outrun receivers.
+/// never deadlock. An uncontended ordered emit costs two compare-and-swaps
+/// (claim and release the dispatch); an emit that finds a dispatch in
+/// progress takes a short lock to queue its event. The queue is bounded
+/// only by how fast emitters outrun receivers.
 ///
 /// # Failure isolation
 ///
