@@ -612,7 +612,14 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let version = self.core.subs.version();
         let snapshot = self.core.subs.load_full();
         let (fast, idle) = Publisher::modes(&self.core, &snapshot);
-        Publisher { core: self.core.clone(), version, snapshot: Some(snapshot), fast, idle }
+        Publisher {
+            core: self.core.clone(),
+            version,
+            seen: version,
+            snapshot: Some(snapshot),
+            fast,
+            idle,
+        }
     }
 
     pub(crate) fn core(&self) -> &Arc<Core<T>> {
@@ -687,6 +694,10 @@ impl<T> fmt::Debug for MuteGuard<T> {
     }
 }
 
+/// [`Publisher::version`] while the publisher holds no snapshot: never a
+/// version (they count changes from 0).
+const NOT_HELD: u64 = u64::MAX;
+
 /// A per-thread publishing handle: the fastest way to emit.
 ///
 /// A `Publisher` keeps its own `Arc` of the receiver snapshot and checks it
@@ -723,9 +734,12 @@ impl<T> fmt::Debug for MuteGuard<T> {
 /// ```
 pub struct Publisher<T> {
     core: Arc<Core<T>>,
-    /// `core.subs.version()` when `snapshot` was loaded (or, with no
-    /// snapshot held, at the last emit).
+    /// `core.subs.version()` when `snapshot` was loaded; [`NOT_HELD`] when
+    /// none is held, so the one comparison on the hot path also catches
+    /// that case.
     version: u64,
+    /// `core.subs.version()` at the last emit that found none held.
+    seen: u64,
     /// `None` while the receivers change from one emit to the next.
     snapshot: Option<Arc<Snapshot<SlotRef<T>>>>,
     /// `snapshot` has receivers, none needs the envelope, and the signal is
@@ -749,7 +763,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         // Acquire; see `Subscribers::version`. Read the version *before*
         // the snapshot, so a stale snapshot is always detected next time.
         let version = self.core.subs.version();
-        if version != self.version || self.snapshot.is_none() {
+        if version != self.version {
             return self.changed(version, data);
         }
         // Relaxed: `muted` only gates work; see `Core::muted`.
@@ -789,15 +803,17 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     #[cold]
     #[inline(never)]
     fn changed(&mut self, version: u64, data: T) -> Emitted {
-        let still = self.snapshot.is_none() && version == self.version;
+        let still = self.version == NOT_HELD && version == self.seen;
         // The held snapshot may be the last reference to receivers
         // disconnected since: they drop here, before the dispatch.
         self.snapshot = None;
-        self.version = version;
+        self.version = NOT_HELD;
+        self.seen = version;
         if still {
             let snapshot = self.core.subs.load_full();
             (self.fast, self.idle) = Self::modes(&self.core, &snapshot);
             self.snapshot = Some(snapshot);
+            self.version = version;
         }
         // As `Signal::emit`, without a handle (a clone would touch the
         // signal's shared reference count).
