@@ -66,13 +66,17 @@ impl<T: EventType> StaticSignal<T> {
             }
             Box::new(signal)
         });
-        if let Some(scoped) = scoped {
-            return f(&scoped);
-        }
-        match self.cell.get() {
-            Some(signal) => f(signal),
-            None => f(self.init()),
-        }
+        // `f` is called in one place, so it is inlined here (called in
+        // three, it was not: measured, an event type's `.emit()` with no
+        // receivers took 49 instructions instead of 15).
+        let signal = match &scoped {
+            Some(scoped) => scoped,
+            None => match self.cell.get() {
+                Some(signal) => signal,
+                None => self.init(),
+            },
+        };
+        f(signal)
     }
 
     /// First use: create, register and wire up the signal without running
