@@ -151,11 +151,19 @@ impl<T> Ordered<T> {
 
     /// Releases the turn, or — events were queued — takes them all for the
     /// caller to deliver (still holding the turn).
+    #[inline]
     pub(crate) fn release_or_take(&self) -> Option<VecDeque<Queued<T>>> {
         // Release: the next dispatcher sees this one's work.
         if self.turn.compare_exchange(BUSY, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
             return None;
         }
+        self.take_queued()
+    }
+
+    /// [`release_or_take`](Self::release_or_take) found `QUEUED` set.
+    #[cold]
+    #[inline(never)]
+    fn take_queued(&self) -> Option<VecDeque<Queued<T>>> {
         let mut queue = self.queue.locked();
         let batch = std::mem::take(&mut *queue);
         // Under the lock, with the queue empty: clear `QUEUED`.
@@ -657,12 +665,19 @@ impl<T: Send + Sync + 'static> Core<T> {
         let mut turn = Turn(ordered, true);
         let first = first(self);
         while let Some(batch) = ordered.release_or_take() {
-            for queued in batch {
-                self.deliver_queued(queued);
-            }
+            self.deliver_batch(batch);
         }
         turn.1 = false;
         first
+    }
+
+    /// Delivers what was queued while this thread held the turn.
+    #[cold]
+    #[inline(never)]
+    fn deliver_batch(&self, batch: VecDeque<Queued<T>>) {
+        for queued in batch {
+            self.deliver_queued(queued);
+        }
     }
 
     pub(crate) fn run_event(
