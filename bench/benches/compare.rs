@@ -355,13 +355,12 @@ fn rows(
 
 // ----- scenario 1: N receivers, one thread ------------------------------
 
-fn one_thread(n: u64) -> Vec<Contender> {
+/// The three copies of the floor and the `rwlock` contender, one thread.
+fn floor_and_rwlock(n: u64) -> Vec<Contender> {
     let mut cs = Vec::new();
-
     cs.push(contender(DIRECTS[0], n, direct::<0, false>(n)));
     cs.push(contender(DIRECTS[1], n, direct::<1, false>(n)));
     cs.push(contender(DIRECTS[2], n, direct::<2, false>(n)));
-
     let lock = RwLock::new(arced(n));
     cs.push(contender("rwlock", n, move |k| {
         timed(k, |ev| {
@@ -370,6 +369,11 @@ fn one_thread(n: u64) -> Vec<Contender> {
             }
         })
     }));
+    cs
+}
+
+fn one_thread(n: u64) -> Vec<Contender> {
+    let mut cs = floor_and_rwlock(n);
 
     let swap = ArcSwap::from_pointee(arced(n));
     cs.push(contender("arc-swap", n, move |k| {
@@ -883,18 +887,7 @@ struct OrderedTick(u64);
 /// Each form of an ordered emit (one publisher, so every emit finds the
 /// signal idle and claims the dispatch), next to `rwlock` and the floor.
 fn ordered(n: u64) -> Vec<Contender> {
-    let mut cs = Vec::new();
-    cs.push(contender(DIRECTS[0], n, direct::<0, false>(n)));
-    cs.push(contender(DIRECTS[1], n, direct::<1, false>(n)));
-    cs.push(contender(DIRECTS[2], n, direct::<2, false>(n)));
-    let lock = RwLock::new(arced(n));
-    cs.push(contender("rwlock", n, move |k| {
-        timed(k, |ev| {
-            for f in lock.read().expect("not poisoned").iter() {
-                f(&ev);
-            }
-        })
-    }));
+    let mut cs = floor_and_rwlock(n);
     let ordered_signal = || {
         let s = Signal::with_config(mesh::SignalConfig::new().ordered());
         for i in 0..n {

@@ -297,6 +297,18 @@ mod tests {
         })
     }
 
+    /// Connects a receiver that keeps a capture alive; returns the
+    /// capture (its strong count tells whether the receiver still lives)
+    /// and the connection.
+    fn holding(s: &crate::Signal<u8>) -> (Arc<()>, crate::Connection) {
+        let held = Arc::new(());
+        let h = held.clone();
+        let c = s.connect(move |_: &u8| {
+            let _ = &h;
+        });
+        (held, c)
+    }
+
     #[test]
     fn emits_fill_and_reuse_the_slot() {
         let s = crate::Signal::<u8>::new();
@@ -327,11 +339,7 @@ mod tests {
     #[test]
     fn disconnecting_on_this_thread_evicts_at_once() {
         let s = crate::Signal::<u8>::new();
-        let held = Arc::new(());
-        let h = held.clone();
-        let c = s.connect(move |_: &u8| {
-            let _ = &h;
-        });
+        let (held, c) = holding(&s);
         s.emit(1);
         assert_eq!(Arc::strong_count(&held), 2);
         c.disconnect();
@@ -365,11 +373,7 @@ mod tests {
     #[test]
     fn another_threads_cache_holds_a_disconnected_receiver_until_it_lets_go() {
         let s = crate::Signal::<u8>::new();
-        let held = Arc::new(());
-        let h = held.clone();
-        let c = s.connect(move |_: &u8| {
-            let _ = &h;
-        });
+        let (held, c) = holding(&s);
         // Another receiver stays, so the next emit walks a list (an emit
         // with nobody listening returns before looking at the cache).
         s.connect(|_: &u8| {});
