@@ -27,15 +27,21 @@
 //! 2. borrows the slot shared (a `RefCell`: a receiver that emits on the
 //!    same signal borrows it too) and, if id, version and type match,
 //!    walks the cached snapshot;
-//! 3. otherwise loads the snapshot ([`Subscribers::load_full`]), and
-//!    stores it in the slot if the slot is not borrowed (it is while an
-//!    outer emit walks it: then this emit just walks its own load).
+//! 3. otherwise loads the snapshot and decides whether to keep it in the
+//!    slot (below); if not, it walks a borrowed load (no reference count
+//!    touched), as an emit without the cache would.
 //!
-//! A slot that held an older snapshot of the same signal is not refilled
-//! at once: the emit walks a borrowed load (no reference count touched)
-//! and refills on the next emit if the version held still. A signal whose
-//! receivers change flat out therefore costs one borrowed load per emit,
-//! not a reload and a release per change.
+//! A slot is filled when it is empty, or on a signal's *second* miss in a
+//! row there at the same version:
+//!
+//! * a slot that held an older snapshot of the same signal drops it at
+//!   once and is refilled when the version holds still from one emit to
+//!   the next, so a signal whose receivers change flat out costs one
+//!   borrowed load per emit, not a reload and a release per change;
+//! * a slot held by another signal that was hit since the last miss there
+//!   keeps it (a second chance), so emitting round robin over more signals
+//!   than slots costs borrowed loads, not an eviction and a reload per
+//!   emit, and never evicts a signal that is emitted often.
 //!
 //! The one `unsafe` is the cast of the erased `Arc` back to its type:
 //! [`std::any::Any::downcast_ref`] calls the type's `type_id` through the
@@ -93,15 +99,21 @@ struct Slot {
     /// Set when the entry had to be dropped while borrowed (an eviction
     /// from inside a dispatch of it): dropped when the borrow ends.
     evict: Cell<bool>,
-    /// The id and version of the last miss that did not refill the slot
-    /// because the signal was changing: refilled when the next miss sees
-    /// the same version.
+    /// The id and version of the last miss that did not fill the slot: a
+    /// miss by the same signal at the same version fills it.
     waiting: Cell<(u64, u64)>,
+    /// Hit since the last miss here by another signal.
+    hot: Cell<bool>,
 }
 
 impl Slot {
     const fn empty() -> Slot {
-        Slot { entry: RefCell::new(None), evict: Cell::new(false), waiting: Cell::new((0, 0)) }
+        Slot {
+            entry: RefCell::new(None),
+            evict: Cell::new(false),
+            waiting: Cell::new((0, 0)),
+            hot: Cell::new(false),
+        }
     }
 }
 
@@ -138,6 +150,7 @@ where
             return None;
         }
         let snap = typed::<E>(entry)?;
+        slot.hot.set(true);
         let r = f.take().map(|f| f(snap));
         drop(guard);
         if slot.evict.get() {
@@ -186,19 +199,31 @@ where
                 // An outer emit walks this slot: leave it.
                 return false;
             };
-            let stale = entry.as_ref().is_some_and(|e| e.id == id);
-            let waited = slot.waiting.get() == (id, version);
-            // The old snapshot (possibly the last reference to receivers
-            // disconnected since) drops here, before the dispatch.
-            let old = entry.take();
-            drop(entry);
-            drop(old);
-            if stale && !waited {
-                // Changed since it was cached: refill once it holds still.
+            // This signal missed here at this version last time too.
+            let again = slot.waiting.get() == (id, version);
+            let keep = match entry.as_ref() {
+                None => true,
+                // An older snapshot of this signal: it drops here (possibly
+                // the last reference to receivers disconnected since),
+                // before the dispatch; refill once the version holds still.
+                Some(e) if e.id == id => {
+                    let old = entry.take();
+                    drop(entry);
+                    drop(old);
+                    again
+                }
+                // Another signal's, hit since the last miss here: it stays
+                // (second chance), so signals emitted round robin over
+                // more slots than there are do not evict a hot one.
+                Some(_) if slot.hot.replace(false) => false,
+                // Another signal's, cold: taken over on this signal's
+                // second miss in a row here.
+                Some(_) => again,
+            };
+            if !keep {
                 slot.waiting.set((id, version));
-                return false;
             }
-            true
+            keep
         })
         .unwrap_or(false);
     if !keep {
@@ -209,12 +234,17 @@ where
     let _ = CACHE.try_with(|cache| {
         let slot = &cache[id as usize % WAYS];
         if let Ok(mut entry) = slot.entry.try_borrow_mut() {
-            // Unless a nested emit filled it meanwhile.
-            if entry.is_none() {
+            // Unless a nested emit filled it meanwhile with this signal.
+            if entry.as_ref().is_none_or(|e| e.id != id) {
                 let type_id = TypeId::of::<Snapshot<E>>();
                 let ptr = Arc::as_ptr(&snap) as *const ();
-                *entry = Some(Entry { id, version, type_id, ptr, snap });
+                // The displaced snapshot (another signal's) drops after the
+                // borrow ends.
+                let old = entry.replace(Entry { id, version, type_id, ptr, snap });
                 slot.waiting.set((0, 0));
+                slot.hot.set(false);
+                drop(entry);
+                drop(old);
             }
         }
     });
@@ -334,6 +364,30 @@ mod tests {
         assert_eq!(cached(s.id()), None, "a borrowed load while it changes");
         assert_eq!(s.emit(3).delivered, 2);
         assert!(cached(s.id()).is_some_and(|w| w > v), "refilled once still");
+    }
+
+    #[test]
+    fn a_hot_signal_keeps_its_slot_against_a_round_robin() {
+        let a = crate::Signal::<u8>::new();
+        a.connect(|_: &u8| {});
+        // A signal sharing `a`'s slot.
+        let b = loop {
+            let s = crate::Signal::<u8>::new();
+            if s.id() as usize % WAYS == a.id() as usize % WAYS {
+                break s;
+            }
+        };
+        b.connect(|_: &u8| {});
+        a.emit(1);
+        for _ in 0..10 {
+            assert_eq!(a.emit(1).delivered, 1);
+            assert_eq!(b.emit(1).delivered, 1, "a miss walks a borrowed load");
+            assert!(cached(a.id()).is_some(), "hit since the last miss: it stays");
+        }
+        // Once `a` goes quiet, `b` takes the slot on its second miss in a row.
+        b.emit(1);
+        b.emit(1);
+        assert!(cached(b.id()).is_some() && cached(a.id()).is_none());
     }
 
     #[test]
