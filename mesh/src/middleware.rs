@@ -226,7 +226,7 @@ pub(crate) trait Remove: Send + Sync {
 
 impl<M: ?Sized + Send + Sync> Remove for Chain<M> {
     fn remove_middleware(&self, id: u64) -> bool {
-        !self.remove_where(|i, _| i == id).is_empty()
+        !self.remove_where(&mut |i, _| i == id).is_empty()
     }
 }
 

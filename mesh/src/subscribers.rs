@@ -110,7 +110,7 @@ impl<E: Clone + Flags> Snapshot<E> {
 
     /// A copy without the entries for which `remove` says true; the removed
     /// items are pushed to `out`.
-    fn without(&self, mut remove: impl FnMut((u64, i32), &E) -> bool, out: &mut Vec<E>) -> Self {
+    fn without(&self, remove: &mut dyn FnMut((u64, i32), &E) -> bool, out: &mut Vec<E>) -> Self {
         let mut items = Vec::with_capacity(self.items.len());
         let mut keys = Vec::with_capacity(self.items.len());
         for (item, key) in self.items.iter().zip(self.keys.iter()) {
@@ -303,11 +303,15 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// two concurrent calls never both insert. Returns the id and whether
     /// it is new. `make` runs under the writer lock: it must not run user
     /// code (invariant 4).
+    ///
+    /// The callbacks are trait objects, not generic parameters: this
+    /// function is instantiated once per item type, not once per caller's
+    /// closures (issue 14: machine code per event type).
     pub(crate) fn insert_unique(
         &self,
         priority: i32,
-        same: impl Fn(&E) -> bool,
-        make: impl FnOnce(Option<&E>) -> Option<E>,
+        same: &dyn Fn(&E) -> bool,
+        make: &mut dyn FnMut(Option<&E>) -> Option<E>,
     ) -> (u64, bool) {
         let mut next = lock(&self.writer);
         let old = self.current.load_full();
@@ -338,16 +342,17 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// Removes the entries for which `remove(id, item)` is true and returns
     /// them (to be dropped by the caller, outside the lock). Publishes
     /// nothing when nothing matched.
+    /// (A trait object, as in [`insert_unique`](Self::insert_unique).)
     pub(crate) fn remove_where(
         &self,
-        mut remove: impl FnMut(u64, &E) -> bool,
+        remove: &mut dyn FnMut(u64, &E) -> bool,
     ) -> Vec<((u64, i32), E)> {
         let next = lock(&self.writer);
         let old = self.current.load_full();
         let mut keys = Vec::new();
         let mut out = Vec::new();
         let new = old.without(
-            |key, e| {
+            &mut |key, e| {
                 let r = remove(key.0, e);
                 if r {
                     keys.push(key);
@@ -369,7 +374,7 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// Removes the entry with `id`; returns it if it was there.
     #[cfg(test)]
     pub(crate) fn remove(&self, id: u64) -> Option<E> {
-        self.remove_where(|i, _| i == id).pop().map(|(_, e)| e)
+        self.remove_where(&mut |i, _| i == id).pop().map(|(_, e)| e)
     }
 
     /// Republishes the current snapshot unchanged, so readers that cache it
@@ -464,7 +469,7 @@ mod tests {
         let s = Subscribers::new();
         s.insert(0, Item("a", 0));
         let v = s.version();
-        assert!(s.remove_where(|_, _| false).is_empty());
+        assert!(s.remove_where(&mut |_, _| false).is_empty());
         assert_eq!(s.version(), v);
     }
 
@@ -483,7 +488,7 @@ mod tests {
         s.insert(0, Item("a", 0));
         let held = s.load_full();
         s.insert(0, Item("b", 0));
-        s.remove_where(|_, _| true);
+        s.remove_where(&mut |_, _| true);
         assert_eq!(held.items(), &[Item("a", 0)]);
         assert_eq!(s.len(), 0);
     }

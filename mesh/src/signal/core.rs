@@ -231,7 +231,7 @@ impl<T: Send + Sync + 'static> Remove for Core<T> {
     fn remove_middleware(&self, id: u64) -> bool {
         let Some(extras) = self.extras.get() else { return false };
         let edit = extras.middleware_edit.locked();
-        let removed = extras.middleware.remove_where(|i, _| i == id);
+        let removed = extras.middleware.remove_where(&mut |i, _| i == id);
         let found = !removed.is_empty();
         if found && extras.middleware.len() == 0 {
             self.set_flag(MIDDLEWARE, false);
@@ -821,15 +821,9 @@ impl<T: Send + Sync + 'static> Core<T> {
     pub(crate) fn aftermath(&self, after: Aftermath) {
         if !after.removals.is_empty() {
             let removals = after.removals;
-            self.remove(
-                |id, _| removals.iter().any(|&(r, _)| r == id),
-                |id, _| {
-                    removals
-                        .iter()
-                        .find(|&&(r, _)| r == id)
-                        .map_or(DisconnectReason::Expired, |r| r.1)
-                },
-            );
+            self.remove(&mut |id, _| removals.iter().any(|&(r, _)| r == id), &|id, _| {
+                removals.iter().find(|&&(r, _)| r == id).map_or(DisconnectReason::Expired, |r| r.1)
+            });
         }
         if !after.failures.is_empty() {
             self.failures.fetch_add(after.failures.len() as u64, Ordering::Relaxed);
@@ -841,10 +835,13 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Removes receivers matching `which`, firing `disconnected` for each.
     /// Returns how many were removed.
+    /// The callbacks are trait objects: one instantiation per payload type
+    /// (issue 14).
+    #[inline(never)]
     pub(crate) fn remove(
         &self,
-        which: impl FnMut(u64, &SlotRef<T>) -> bool,
-        reason: impl Fn(u64, &SlotRef<T>) -> DisconnectReason,
+        which: &mut dyn FnMut(u64, &SlotRef<T>) -> bool,
+        reason: &dyn Fn(u64, &SlotRef<T>) -> DisconnectReason,
     ) -> usize {
         let removed = self.subs.remove_where(which);
         let n = removed.len();
@@ -878,10 +875,9 @@ impl<T: Send + Sync + 'static> Core<T> {
         let snap = self.subs.load();
         if snap.flags() & MAY_EXPIRE != 0 && snap.items().iter().any(|s| s.0.expiry().is_some()) {
             drop(snap);
-            self.remove(
-                |_, s| s.0.expiry().is_some(),
-                |_, s| s.0.expiry().unwrap_or(DisconnectReason::Expired),
-            );
+            self.remove(&mut |_, s| s.0.expiry().is_some(), &|_, s| {
+                s.0.expiry().unwrap_or(DisconnectReason::Expired)
+            });
         }
     }
 
@@ -925,7 +921,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl<T: Send + Sync + 'static> Detach for Core<T> {
     fn detach(&self, id: u64, reason: DisconnectReason) -> bool {
-        self.remove(|i, _| i == id, |_, _| reason) == 1
+        self.remove(&mut |i, _| i == id, &|_, _| reason) == 1
     }
 
     fn is_attached(&self, id: u64) -> bool {

@@ -290,10 +290,9 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 return false;
             }
             if self.replay_one(slot, event) & REMOVE != 0 || slot.0.expiry().is_some() {
-                core.remove(
-                    |i, _| i == id,
-                    |_, s| s.0.expiry().unwrap_or(crate::DisconnectReason::Expired),
-                );
+                core.remove(&mut |i, _| i == id, &|_, s| {
+                    s.0.expiry().unwrap_or(crate::DisconnectReason::Expired)
+                });
                 return false;
             }
         }

@@ -324,8 +324,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 let mut handler = Some(handler);
                 let (id, new) = self.core.subs.insert_unique(
                     priority,
-                    |e| e.0.key() == Some(&key),
-                    |existing| {
+                    &|e| e.0.key() == Some(&key),
+                    &mut |existing| {
                         let Some(old) = existing else {
                             let (handler, options) =
                                 (handler.take()?, std::mem::take(&mut options));
@@ -350,6 +350,21 @@ impl<T: Send + Sync + 'static> Signal<T> {
                 (id, new)
             }
         };
+        self.connected(id, new, priority, announce)
+    }
+
+    /// The end of every connect, the same for every receiver type (so
+    /// instantiated once per payload type, issue 14): the connection, and
+    /// what to report on `mesh.receiver.connected` for a new receiver
+    /// (reported here when `announce`).
+    #[inline(never)]
+    fn connected(
+        &self,
+        id: u64,
+        new: bool,
+        priority: i32,
+        announce: bool,
+    ) -> (Connection, Option<ReceiverInfo>) {
         let mut info = None;
         if new && (!announce || observe::wants_connected()) {
             let snap = self.core.subs.load();
@@ -448,7 +463,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// Disconnects every receiver; returns how many there were.
     pub fn disconnect_all(&self) -> usize {
-        self.core.remove(|_, _| true, |_, _| DisconnectReason::Cleared)
+        self.core.remove(&mut |_, _| true, &|_, _| DisconnectReason::Cleared)
     }
 
     // ----- introspection ---------------------------------------------
