@@ -604,3 +604,79 @@ fn dropping_a_signal_reports_its_receivers() {
     drop(s);
     assert_eq!(*reasons.lock().unwrap(), [DisconnectReason::SignalDropped]);
 }
+
+/// A deferred emit on an ordered signal gets its envelope (id, timestamp)
+/// when it is emitted, not when the dispatcher reaches it.
+#[test]
+fn a_deferred_ordered_event_is_stamped_when_emitted() {
+    use std::time::{Duration, SystemTime};
+    let s = Signal::<u32>::with_config(mesh::SignalConfig::new().ordered());
+    let weak = s.downgrade();
+    let emitted_at = std::sync::Arc::new(std::sync::Mutex::new(None::<SystemTime>));
+    let stamped = std::sync::Arc::new(std::sync::Mutex::new(None::<SystemTime>));
+    let (e, st) = (emitted_at.clone(), stamped.clone());
+    s.connect(move |ev: &mesh::Event<u32>| {
+        if ev.data == 1 {
+            let s = weak.upgrade().expect("alive");
+            *e.lock().unwrap() = Some(SystemTime::now());
+            assert_eq!(s.emit(2).status, mesh::EmitStatus::Deferred);
+            std::thread::sleep(Duration::from_millis(50));
+        } else {
+            *st.lock().unwrap() = Some(ev.timestamp);
+        }
+    });
+    s.emit(1);
+    let emitted = emitted_at.lock().unwrap().expect("first event delivered");
+    let stamp = stamped.lock().unwrap().expect("deferred event delivered");
+    let lag = stamp.duration_since(emitted).unwrap_or(Duration::ZERO);
+    assert!(lag < Duration::from_millis(25), "stamped {lag:?} after it was emitted");
+}
+
+/// A payload whose `Drop` panics unwinds out of an ordered dispatch (it is
+/// not a receiver's panic, which is caught). The events queued behind it
+/// are not lost: the next emit delivers them first, in order.
+#[test]
+fn an_unwinding_ordered_dispatch_loses_no_queued_event() {
+    struct Bomb(u32);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if self.0 == 2 && !std::thread::panicking() {
+                panic!("a payload that panics when dropped");
+            }
+        }
+    }
+    let s = Signal::<Bomb>::with_config(mesh::SignalConfig::new().ordered());
+    let weak = s.downgrade();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = log.clone();
+    s.connect(move |b: &Bomb| {
+        l.lock().unwrap().push(b.0);
+        if b.0 == 1 {
+            let s = weak.upgrade().expect("alive");
+            s.emit(Bomb(2));
+            s.emit(Bomb(3));
+        }
+    });
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.emit(Bomb(1))));
+    std::panic::set_hook(hook);
+    assert!(unwound.is_err(), "the drop's panic unwinds out of the emit");
+    assert_eq!(*log.lock().unwrap(), [1, 2]);
+    assert_eq!(s.emit(Bomb(4)).status, mesh::EmitStatus::Deferred);
+    assert_eq!(*log.lock().unwrap(), [1, 2, 3, 4], "3 was put back, and goes before 4");
+    assert_eq!(s.emit(Bomb(5)).delivered, 1, "the turn is free again");
+}
+
+/// Mute guards are counted in 32 bits: 70,000 live guards (more than 16
+/// bits count) still mute.
+#[test]
+fn many_mute_guards_still_mute() {
+    let s = Signal::<u8>::new();
+    s.connect(|_: &u8| {});
+    let guards: Vec<_> = (0..70_000).map(|_| s.mute()).collect();
+    assert!(s.is_muted());
+    assert_eq!(s.emit(1).status, mesh::EmitStatus::Muted);
+    drop(guards);
+    assert_eq!(s.emit(1).delivered, 1);
+}

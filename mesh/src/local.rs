@@ -231,6 +231,13 @@ where
     }
     let snap = subs.load_full();
     let r = f(&snap);
+    if subs.version() != version {
+        // The receivers changed during the dispatch (a receiver
+        // disconnected itself, a one-shot was spent): this snapshot may
+        // hold the last reference to what was removed, and this thread's
+        // `evict` found nothing to drop yet. Not kept: it drops here.
+        return r;
+    }
     let _ = CACHE.try_with(|cache| {
         let slot = &cache[id as usize % WAYS];
         if let Ok(mut entry) = slot.entry.try_borrow_mut() {
@@ -422,6 +429,26 @@ mod tests {
         assert_eq!(s.receiver_count(), 1);
         drop(conn);
         assert_eq!(Arc::strong_count(&held), 1, "evicted after the dispatch");
+    }
+
+    /// On a thread's first emit (a miss), a receiver that disconnects
+    /// itself, or a one-shot, is not kept alive by the snapshot the miss
+    /// loaded.
+    #[test]
+    fn a_miss_does_not_keep_receivers_removed_during_its_dispatch() {
+        std::thread::spawn(|| {
+            let s = crate::Signal::<u8>::new();
+            let held = Arc::new(());
+            let h = held.clone();
+            s.connect_once(move |_: &u8| {
+                let _ = &h;
+            });
+            assert_eq!(s.emit(1).delivered, 1);
+            assert_eq!(s.receiver_count(), 0);
+            assert_eq!(Arc::strong_count(&held), 1, "the spent one-shot is dropped");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -13,11 +13,11 @@
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize},
+    atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize},
 };
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize},
+    atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize},
 };

@@ -47,7 +47,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use crate::loom::{AtomicU8, AtomicU32, AtomicU64, Mutex};
+use crate::loom::{AtomicU8, AtomicU64, Mutex};
 
 use crate::connection::{Detach, DisconnectReason};
 use crate::event::{DebugFn, Event, Metadata, new_id};
@@ -114,6 +114,17 @@ pub(crate) struct Ordered<T> {
     pub(crate) queue: Mutex<VecDeque<Queued<T>>>,
 }
 
+/// What [`Ordered::claim_or_queue`] did with an event.
+pub(crate) enum Claim<T> {
+    /// The turn is this thread's; the event is handed back to deliver.
+    Claimed(Queued<T>),
+    /// The turn is this thread's, and the event was queued behind events
+    /// an abandoned turn left: the caller delivers the queue.
+    Behind,
+    /// Another dispatch is in progress; it will deliver the event.
+    Queued,
+}
+
 /// [`Ordered::turn`]: a thread is dispatching.
 pub(crate) const BUSY: u8 = 1;
 /// [`Ordered::turn`]: events wait in the queue.
@@ -129,8 +140,8 @@ impl<T> Ordered<T> {
     }
 
     /// The turn could not be claimed at once: under the queue lock, claim
-    /// it after all (returns `queued` back) or queue the event (`None`).
-    pub(crate) fn claim_or_queue(&self, queued: Queued<T>) -> Option<Queued<T>> {
+    /// it after all, or queue the event (see [`Claim`]).
+    pub(crate) fn claim_or_queue(&self, queued: Queued<T>) -> Claim<T> {
         let mut queue = self.queue.locked();
         let mut seen = self.turn.load(Ordering::Relaxed);
         loop {
@@ -139,14 +150,31 @@ impl<T> Ordered<T> {
             // Acquire on a claim, as in `try_claim`; setting `QUEUED` only
             // needs the lock (the dispatcher reads the queue under it).
             match self.turn.compare_exchange(seen, want, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) if claim => return Some(queued),
+                // Events left queued by an abandoned turn go first.
+                Ok(_) if claim && seen & QUEUED != 0 => {
+                    queue.push_back(queued);
+                    return Claim::Behind;
+                }
+                Ok(_) if claim => return Claim::Claimed(queued),
                 Ok(_) => {
                     queue.push_back(queued);
-                    return None;
+                    return Claim::Queued;
                 }
                 Err(now) => seen = now,
             }
         }
+    }
+
+    /// Puts events back at the front of the queue (a dispatch unwound
+    /// while delivering them), for the next dispatcher.
+    #[cold]
+    fn requeue_front(&self, rest: VecDeque<Queued<T>>) {
+        let mut queue = self.queue.locked();
+        for queued in rest.into_iter().rev() {
+            queue.push_front(queued);
+        }
+        self.turn.fetch_or(QUEUED, Ordering::Relaxed);
+        drop(queue);
     }
 
     /// Releases the turn, or — events were queued — takes them all for the
@@ -174,7 +202,8 @@ impl<T> Ordered<T> {
 
     /// Gives the turn up without delivering the queue (a dispatch is
     /// unwinding): `QUEUED` stays, so the next emit claims the turn
-    /// through the lock and its release delivers what is queued.
+    /// through the lock, queues its own event behind what is there
+    /// ([`Claim::Behind`]) and delivers the queue in order.
     pub(crate) fn abandon(&self) {
         let queue = self.queue.locked();
         self.turn.fetch_and(!BUSY, Ordering::Release);
@@ -192,14 +221,14 @@ pub(crate) struct Core<T> {
     /// Everything that sends an emit off the hot path, in one word so the
     /// hot path tests it with one load: the signal's flags (bits 0–7:
     /// [`HISTORY`], [`MIDDLEWARE`]), [`ORDERED`] (bit 8, fixed at
-    /// creation), and the number of live [`MuteGuard`]s (bits 16–31, in
-    /// steps of [`MUTE_ONE`]). Relaxed: it only gates work (the state it
+    /// creation), and the number of live [`MuteGuard`]s (bits 32–63, in
+    /// steps of [`MUTE_ONE`]: as many guards as a `u32` counts). Relaxed: it only gates work (the state it
     /// gates is reached through `extras`, under its own locks), and a
     /// change made before an emit starts (happens-before) is seen by
     /// read-write coherence.
     ///
     /// [`MuteGuard`]: crate::MuteGuard
-    pub(crate) state: AtomicU32,
+    pub(crate) state: AtomicU64,
     /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
     /// gap-freedom come from the RMW itself; nothing else is published
     /// through it.
@@ -215,15 +244,15 @@ pub(crate) struct Core<T> {
 }
 
 /// [`Core::state`] flag: the signal keeps history.
-pub(crate) const HISTORY: u32 = 1;
+pub(crate) const HISTORY: u64 = 1;
 /// [`Core::state`] flag: the signal has middleware.
-pub(crate) const MIDDLEWARE: u32 = 2;
+pub(crate) const MIDDLEWARE: u64 = 2;
 /// [`Core::state`]: the bits that send every emit down the full path.
-pub(crate) const FLAGS: u32 = 0xFF;
+pub(crate) const FLAGS: u64 = 0xFF;
 /// [`Core::state`]: the signal is ordered (set at creation, never changed).
-pub(crate) const ORDERED: u32 = 1 << 8;
+pub(crate) const ORDERED: u64 = 1 << 8;
 /// [`Core::state`]: one live mute guard.
-pub(crate) const MUTE_ONE: u32 = 1 << 16;
+pub(crate) const MUTE_ONE: u64 = 1 << 32;
 
 /// Removing a signal's middleware clears its `MIDDLEWARE` flag with the
 /// last one, so the signal returns to the plain emit path.
@@ -251,7 +280,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Sets or clears `flag` (Relaxed: see `Core::flags`), then bumps the
     /// snapshot version so publishers re-check their fast path.
-    pub(crate) fn set_flag(&self, flag: u32, on: bool) {
+    pub(crate) fn set_flag(&self, flag: u64, on: bool) {
         if on {
             self.state.fetch_or(flag, Ordering::Relaxed);
         } else {
@@ -262,7 +291,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// The flag bits of [`Core::state`] ([`HISTORY`], [`MIDDLEWARE`]).
     #[inline]
-    pub(crate) fn flags(&self) -> u32 {
+    pub(crate) fn flags(&self) -> u64 {
         self.state.load(Ordering::Relaxed) & FLAGS
     }
 
@@ -602,8 +631,11 @@ impl<T: Send + Sync + 'static> Core<T> {
             return self.dispatch_turn(ordered, |core| core.deliver_queued(queued));
         }
         match ordered.claim_or_queue(queued) {
-            Some(queued) => self.dispatch_turn(ordered, |core| core.deliver_queued(queued)),
-            None => Emitted::with(EmitStatus::Deferred),
+            Claim::Claimed(queued) => {
+                self.dispatch_turn(ordered, |core| core.deliver_queued(queued))
+            }
+            Claim::Behind => self.dispatch_turn(ordered, |_| Emitted::with(EmitStatus::Deferred)),
+            Claim::Queued => Emitted::with(EmitStatus::Deferred),
         }
     }
 
@@ -619,7 +651,29 @@ impl<T: Send + Sync + 'static> Core<T> {
         if ordered.try_claim() {
             return self.dispatch_turn(ordered, |core| core.deliver_data(data, source));
         }
-        self.emit_ordered(ordered, Queued::Data(Box::new(data), source))
+        self.queue_payload(ordered, data, source)
+    }
+
+    /// A bare payload for an ordered signal whose dispatch is in progress:
+    /// if a receiver takes the envelope, it is built now, so its id and
+    /// timestamp say when the event was emitted, not when the dispatcher
+    /// reaches it; otherwise the payload waits in a box. (No middleware or
+    /// history here: those send every emit down `emit_shared`, on the
+    /// emitting thread.)
+    #[cold]
+    #[inline(never)]
+    fn queue_payload(
+        &self,
+        ordered: &Ordered<T>,
+        data: T,
+        source: Option<Cow<'static, str>>,
+    ) -> Emitted {
+        let queued = if self.subs.load().flags() & NEEDS_ENVELOPE != 0 {
+            Queued::Event(Arc::new(self.envelope(data, source, 0)))
+        } else {
+            Queued::Data(Box::new(data), source)
+        };
+        self.emit_ordered(ordered, queued)
     }
 
     /// An ordered emit of a bare payload with no source, nothing muted and
@@ -629,7 +683,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(never)]
     pub(crate) fn emit_ordered_plain(&self, ordered: &Ordered<T>, data: T) -> Emitted {
         if !ordered.try_claim() {
-            return self.emit_ordered(ordered, Queued::Data(Box::new(data), None));
+            return self.queue_payload(ordered, data, None);
         }
         self.dispatch_turn(ordered, |core| {
             let mut data = Some(data);
@@ -652,8 +706,9 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// the turn is released.
     fn dispatch_turn(&self, ordered: &Ordered<T>, first: impl FnOnce(&Self) -> Emitted) -> Emitted {
         /// Gives the turn up if a dispatch unwinds (receivers' panics are
-        /// caught, so only a bug gets here); the queue is left for the
-        /// next dispatcher.
+        /// caught, so only a bug gets here); the queue, with anything not
+        /// delivered put back at its front, is left for the next
+        /// dispatcher, which delivers it before its own event.
         struct Turn<'a, T>(&'a Ordered<T>, bool);
         impl<T> Drop for Turn<'_, T> {
             fn drop(&mut self) {
@@ -665,7 +720,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         let mut turn = Turn(ordered, true);
         let first = first(self);
         while let Some(batch) = ordered.release_or_take() {
-            self.deliver_batch(batch);
+            self.deliver_batch(ordered, batch);
         }
         turn.1 = false;
         first
@@ -674,8 +729,20 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// Delivers what was queued while this thread held the turn.
     #[cold]
     #[inline(never)]
-    fn deliver_batch(&self, batch: VecDeque<Queued<T>>) {
-        for queued in batch {
+    fn deliver_batch(&self, ordered: &Ordered<T>, batch: VecDeque<Queued<T>>) {
+        /// If a delivery unwinds (receivers' panics are caught, so only a
+        /// bug gets here), the events not yet delivered go back to the
+        /// front of the queue, in order, for the next dispatcher.
+        struct Rest<'a, T>(&'a Ordered<T>, VecDeque<Queued<T>>);
+        impl<T> Drop for Rest<'_, T> {
+            fn drop(&mut self) {
+                if !self.1.is_empty() {
+                    self.0.requeue_front(std::mem::take(&mut self.1));
+                }
+            }
+        }
+        let mut rest = Rest(ordered, batch);
+        while let Some(queued) = rest.1.pop_front() {
             self.deliver_queued(queued);
         }
     }
@@ -974,7 +1041,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             // Relaxed: only uniqueness matters, which the RMW gives.
             id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
             subs: Subscribers::new(),
-            state: AtomicU32::new(if ordered { ORDERED } else { 0 }),
+            state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
             seq: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             extras: OnceLock::new(),
