@@ -432,10 +432,24 @@ impl<T: Send + Sync + 'static> Core<T> {
         // with `perf annotate` on the comparison bench).
         Emitted::from_bits(local::with_snapshot(&self.subs, self.id, |snap| {
             if snap.flags() & NEEDS_ENVELOPE != 0 {
-                return self.emit_slow(data, None, Some(snap)).to_bits();
+                return self.emit_enveloped(data, snap).to_bits();
             }
             self.run_payload(snap, &data).to_bits()
         }))
+    }
+
+    /// [`emit_data`](Self::emit_data) when a receiver takes the envelope
+    /// and the gate found nothing else on (not muted, no history,
+    /// middleware or global work, not ordered): unless a receiver keeps
+    /// the envelope, it is built on this frame and walked, without
+    /// [`emit_slow`](Self::emit_slow)'s checks the gate already made.
+    #[inline(never)]
+    fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef<T>>) -> Emitted {
+        if snap.flags() & NEEDS_SHARED != 0 {
+            return self.emit_slow(data, None, Some(snap));
+        }
+        let event = self.envelope(data, None, self.next_seq());
+        self.run_event(snap, &event, None, &Cell::new(None))
     }
 
     /// Every emit of a payload that is not the hot path: the one place
