@@ -134,10 +134,16 @@ impl Emitted {
             EmitStatus::Deferred => 3,
             EmitStatus::Filtered => 4,
         };
-        u128::from(self.delivered)
+        Self::dispatched_bits(self.delivered, self.skipped)
             | u128::from(self.failed) << 32
-            | u128::from(self.skipped) << 64
             | status << 96
+    }
+
+    /// [`to_bits`](Self::to_bits) of a dispatch with no failure, built
+    /// from its two counts without an `Emitted` in between.
+    #[inline(always)]
+    pub(crate) fn dispatched_bits(delivered: u32, skipped: u32) -> u128 {
+        u128::from(delivered) | u128::from(skipped) << 64
     }
 
     /// The inverse of [`to_bits`](Self::to_bits).
@@ -551,13 +557,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// an `Arc`.
     #[inline(always)]
     pub fn emit(&self, data: T) -> Emitted {
-        if self.core.subs.len() == 0 && !self.core.has_work() {
-            return Emitted::with(EmitStatus::NoReceivers);
-        }
-        if size_of::<T>() > LARGE_PAYLOAD {
-            return self.core.emit_large(data, None);
-        }
-        self.core.emit_data(data)
+        self.core.emit(data)
     }
 
     /// Emits `data` with `source` set: receivers connected with
@@ -830,25 +830,14 @@ impl<T: Send + Sync + 'static> Publisher<T> {
             self.snapshot = Some(snapshot);
             self.version = version;
         }
-        // As `Signal::emit`, without a handle (a clone would touch the
-        // signal's shared reference count).
-        if self.core.subs.len() == 0 && !self.core.has_work() {
-            return Emitted::with(EmitStatus::NoReceivers);
-        }
-        if size_of::<T>() > LARGE_PAYLOAD {
-            return self.core.emit_large(data, None);
-        }
-        self.core.emit_data(data)
+        self.core.emit(data)
     }
 
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
     fn emit_slow(&self, data: T) -> Emitted {
-        if let Some(ordered) = &self.core.ordered {
+        if self.core.ordered.is_some() {
             // An ordered emit walks the snapshot its turn finds.
-            if self.core.state.load(Ordering::Relaxed) == self::core::ORDERED && !observe::work() {
-                return self.core.emit_ordered_plain(ordered, data);
-            }
             return self.core.emit_data(data);
         }
         // The held snapshot is current: the version was checked.
