@@ -30,6 +30,7 @@ carries a full run with the commit it was measured at.
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -234,8 +235,6 @@ def main() -> int:
     big = [s for s in sizes if s >= 100] or sizes
     s0, s1 = big[0], sizes[-1]
     t0, t1 = rows[s0]["macros_startup_ns"], rows[s1]["macros_startup_ns"]
-    import math
-
     exponent = math.log(max(t1, 1) / max(t0, 1)) / math.log(s1 / s0) if s1 != s0 else float("nan")
     small = sizes[0]
     c5 = rows[hi]["macros_emit_ns"] / rows[small]["macros_emit_ns"]
