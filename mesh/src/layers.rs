@@ -21,8 +21,8 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("connection", 1),
     ("namespace", 1),
     ("receiver", 2),
-    ("local", 2),
-    // The hook the emit path calls.
+    // The per-thread snapshot cache and the hook the emit path calls.
+    ("local", 3),
     ("observe", 3),
     ("middleware", 4),
     ("history", 4),

@@ -91,8 +91,11 @@
 //! one atomic load; with payload-only receivers no id or clock is read.
 
 #![warn(missing_docs)]
-// One `unsafe` block, measured to matter and justified where it is:
-// `local::typed` (the per-thread snapshot cache).
+// One `unsafe` idea, measured to matter (issue 14: machine code per event
+// type) and justified where it is: a subscriber list stores receivers
+// type-erased (`receiver::Entry`) and the dispatch loops call them with
+// the payload's type restored (`receiver::call`, `receiver::call_payload`,
+// `TypedSlot::call`, and their two callers in `signal/core.rs`).
 #![deny(unsafe_code)]
 
 // Lets the macros' `::mesh::…` paths resolve inside this crate too.

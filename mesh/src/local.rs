@@ -1,4 +1,4 @@
-//! Floor 2: the per-thread snapshot cache behind [`Signal::emit`].
+//! Floor 3: the per-thread snapshot cache behind [`Signal::emit`].
 //!
 //! # Why
 //!
@@ -17,16 +17,16 @@
 //!
 //! Each thread owns [`WAYS`] slots, direct-mapped by the signal's id
 //! (unique in the process, never reused). A slot holds the signal id, the
-//! snapshot version it was loaded at, the snapshot's `TypeId` and an `Arc`
-//! of it, type-erased. An emit:
+//! snapshot version it was loaded at and an `Arc` of it (every signal's
+//! snapshot has the same type, whatever its payload type). An emit:
 //!
 //! 1. reads `version` (Acquire) *before* it looks at its slot, as a
 //!    publisher does (`subscribers.rs`, invariant 3): a slot filled at
 //!    that version holds that version's snapshot or a later one, never an
 //!    earlier one;
 //! 2. borrows the slot shared (a `RefCell`: a receiver that emits on the
-//!    same signal borrows it too) and, if id, version and type match,
-//!    walks the cached snapshot;
+//!    same signal borrows it too) and, if id and version match, walks the
+//!    cached snapshot;
 //! 3. otherwise loads the snapshot and decides whether to keep it in the
 //!    slot (below); if not, it walks a borrowed load (no reference count
 //!    touched), as an emit without the cache would.
@@ -43,12 +43,9 @@
 //!   than slots costs borrowed loads, not an eviction and a reload per
 //!   emit, and never evicts a signal that is emitted often.
 //!
-//! The one `unsafe` is the cast of the erased `Arc` back to its type:
-//! [`std::any::Any::downcast_ref`] calls the type's `type_id` through the
-//! vtable, and that call returns through memory into a store-forwarding
-//! stall: measured alone, a cached emit to one receiver costs 3.4 ns with
-//! a `TypeId` stored beside the `Arc` and compared inline, 8.2 ns with
-//! `downcast_ref` (scratch benchmark, same run; `RwLock::read` 5.3 ns).
+//! The slow half (a miss) is compiled once: it takes the dispatch as a
+//! `&mut dyn FnMut`, so what each payload type adds is only the inlined
+//! hit path and that closure (issue 14: machine code per event type).
 //!
 //! # What a cached snapshot keeps alive
 //!
@@ -69,11 +66,11 @@
 //! [`Publisher`]: crate::Publisher
 //! [`Subscribers::load_full`]: crate::subscribers::Subscribers::load_full
 
-use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use crate::subscribers::{Flags, Snapshot, Subscribers};
+use crate::receiver::SlotRef;
+use crate::subscribers::{Snapshot, Subscribers};
 
 /// Slots per thread.
 pub(crate) const WAYS: usize = 8;
@@ -84,14 +81,7 @@ struct Entry {
     id: u64,
     /// `Subscribers::version` read before `snap` was loaded.
     version: u64,
-    /// `TypeId::of::<Snapshot<E>>()` for the `E` that `snap` erases.
-    type_id: TypeId,
-    /// `Arc::as_ptr` of `snap`, taken while its type was known (through
-    /// `dyn Any` it costs a computation from the vtable on every hit).
-    ptr: *const (),
-    /// Owns the snapshot `ptr` points into (read only through `ptr`).
-    #[allow(dead_code)]
-    snap: Arc<dyn Any + Send + Sync>,
+    snap: Arc<Snapshot<SlotRef>>,
 }
 
 struct Slot {
@@ -124,14 +114,11 @@ thread_local! {
 /// Runs `f` on the current snapshot of `subs`, the list of signal `id`,
 /// from this thread's cache when it is current (see the module docs).
 #[inline(always)]
-pub(crate) fn with_snapshot<E, R>(
-    subs: &Subscribers<E>,
+pub(crate) fn with_snapshot<R>(
+    subs: &Subscribers<SlotRef>,
     id: u64,
-    f: impl FnOnce(&Snapshot<E>) -> R,
-) -> R
-where
-    E: Clone + Flags + Send + Sync + 'static,
-{
+    f: impl FnOnce(&Snapshot<SlotRef>) -> R,
+) -> R {
     // Under loom the cache is bypassed: the version-then-snapshot protocol
     // it relies on is modelled in `subscribers.rs`.
     #[cfg(loom)]
@@ -149,9 +136,8 @@ where
         if entry.id != id || entry.version != version {
             return None;
         }
-        let snap = typed::<E>(entry)?;
         slot.hot.set(true);
-        let r = f.take().map(|f| f(snap));
+        let r = f.take().map(|f| f(&entry.snap));
         drop(guard);
         if slot.evict.get() {
             evict_slot(slot);
@@ -166,32 +152,37 @@ where
     }
 }
 
-/// The entry's snapshot as `Snapshot<E>`, if it is one.
-#[inline(always)]
-#[allow(unsafe_code)]
-fn typed<E: Send + Sync + 'static>(entry: &Entry) -> Option<&Snapshot<E>> {
-    if entry.type_id != TypeId::of::<Snapshot<E>>() {
-        return None;
-    }
-    let ptr = entry.ptr as *const Snapshot<E>;
-    // SAFETY: `entry.type_id`, `entry.ptr` and `entry.snap` are written
-    // together, only in `miss`, from `TypeId::of::<Snapshot<E>>()`,
-    // `Arc::as_ptr` of an `Arc<Snapshot<E>>` of the same `E`, and that
-    // `Arc`. So equal `TypeId`s mean `ptr` points to a live `Snapshot<E>`;
-    // the reference borrows `entry`, which holds the `Arc`, so the
-    // snapshot outlives it. This is `downcast_ref` without its call
-    // through the vtable (see the module docs for the measurement).
-    Some(unsafe { &*ptr })
-}
-
 /// The slot is empty, another signal's, or stale: load the snapshot and
-/// (unless the signal is changing, or the slot is borrowed) keep it.
+/// (unless the signal is changing, or the slot is borrowed) keep it. Only
+/// the dispatch is compiled per payload type; deciding and keeping are
+/// not ([`load`], [`keep`]).
 #[cold]
 #[inline(never)]
-fn miss<E, R>(subs: &Subscribers<E>, id: u64, version: u64, f: impl FnOnce(&Snapshot<E>) -> R) -> R
-where
-    E: Clone + Flags + Send + Sync + 'static,
-{
+fn miss<R>(
+    subs: &Subscribers<SlotRef>,
+    id: u64,
+    version: u64,
+    f: impl FnOnce(&Snapshot<SlotRef>) -> R,
+) -> R {
+    let held = load(subs, id, version);
+    let r = match &held {
+        Held::Borrowed(snap) => f(snap),
+        Held::Kept(snap) => f(snap),
+    };
+    keep(subs, id, version, held);
+    r
+}
+
+/// A snapshot loaded on a miss.
+enum Held {
+    /// Walked, then let go: the slot stays as it is.
+    Borrowed(crate::subscribers::Loaded<SlotRef>),
+    /// Walked, then kept in the slot (unless the signal changed meanwhile).
+    Kept(Arc<Snapshot<SlotRef>>),
+}
+
+/// [`miss`]'s first half: whether to keep the snapshot, and the load.
+fn load(subs: &Subscribers<SlotRef>, id: u64, version: u64) -> Held {
     let keep = CACHE
         .try_with(|cache| {
             let slot = &cache[id as usize % WAYS];
@@ -226,28 +217,27 @@ where
             keep
         })
         .unwrap_or(false);
-    if !keep {
-        return f(&subs.load());
-    }
-    let snap = subs.load_full();
-    let r = f(&snap);
+    if keep { Held::Kept(subs.load_full()) } else { Held::Borrowed(subs.load()) }
+}
+
+/// [`miss`]'s second half, after the dispatch: keeps the snapshot.
+fn keep(subs: &Subscribers<SlotRef>, id: u64, version: u64, held: Held) {
+    let Held::Kept(snap) = held else { return };
     if subs.version() != version {
         // The receivers changed during the dispatch (a receiver
         // disconnected itself, a one-shot was spent): this snapshot may
         // hold the last reference to what was removed, and this thread's
         // `evict` found nothing to drop yet. Not kept: it drops here.
-        return r;
+        return;
     }
     let _ = CACHE.try_with(|cache| {
         let slot = &cache[id as usize % WAYS];
         if let Ok(mut entry) = slot.entry.try_borrow_mut() {
             // Unless a nested emit filled it meanwhile with this signal.
             if entry.as_ref().is_none_or(|e| e.id != id) {
-                let type_id = TypeId::of::<Snapshot<E>>();
-                let ptr = Arc::as_ptr(&snap) as *const ();
                 // The displaced snapshot (another signal's) drops after the
                 // borrow ends.
-                let old = entry.replace(Entry { id, version, type_id, ptr, snap });
+                let old = entry.replace(Entry { id, version, snap });
                 slot.waiting.set((0, 0));
                 slot.hot.set(false);
                 drop(entry);
@@ -255,7 +245,6 @@ where
             }
         }
     });
-    r
 }
 
 fn evict_slot(slot: &Slot) {

@@ -450,7 +450,7 @@ pub struct ReceiverInfo {
 }
 
 impl ReceiverInfo {
-    pub(crate) fn of<T>(id: u64, priority: i32, slot: &SlotRef<T>) -> Self {
+    pub(crate) fn of(id: u64, priority: i32, slot: &SlotRef) -> Self {
         let slot = &slot.0;
         ReceiverInfo {
             id,
@@ -571,13 +571,6 @@ pub(crate) trait Slot<T>: Send + Sync {
     }
     /// A responder's token (see `collect`).
     fn token(&self) -> Option<u64>;
-    /// Whether an emit from `source` reaches it (a live receiver whose
-    /// source filter accepts it).
-    fn accepts(&self, source: Option<&str>) -> bool {
-        let sources = self.sources();
-        self.expiry().is_none()
-            && (sources.is_empty() || sources.iter().any(|s| Some(s.as_ref()) == source))
-    }
     /// Why the receiver can never run again, if it cannot: a spent
     /// one-shot ([`DisconnectReason::Once`]) or a weak receiver whose
     /// object is gone ([`DisconnectReason::Expired`]). Whoever removes it
@@ -697,24 +690,145 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
     }
 }
 
-/// A slot as a snapshot holds it: any [`Slot`], plus its identity.
-pub(crate) trait Entry<T>: Slot<T> {
+/// A connected receiver as a snapshot holds it, whatever its payload
+/// type: what connecting, disconnecting, pruning, introspection and the
+/// dispatch's aftermath need, compiled once for every payload type
+/// (issue 14: the list code used to be compiled again for each), plus
+/// the two calls, taking the payload type-erased.
+///
+/// An entry is made only by [`TypedSlot::new`], from a [`Slot<T>`]; the
+/// calls cast their pointer back to `T`. Whoever calls them must know the
+/// entry was made for `T`: a signal's list holds only entries made for
+/// its payload type (see `Core::subs`), and the typed wrappers
+/// [`call`] and [`call_payload`] say so at each call site.
+#[allow(unsafe_code)]
+pub(crate) trait Entry: Send + Sync {
+    /// [`Slot::call`] with `d` erased.
+    ///
+    /// # Safety
+    ///
+    /// `d` points to a live `Delivery<'_, T>`, `T` the payload type this
+    /// entry was made for.
+    unsafe fn call_erased(&self, d: *const ()) -> Status;
+    /// [`Slot::call_payload`] with `data` erased.
+    ///
+    /// # Safety
+    ///
+    /// `data` points to a live `T`, the payload type this entry was made
+    /// for.
+    unsafe fn call_payload_erased(&self, data: *const (), notes: &Notes);
+    /// The payload type this entry was made for (checked by the typed
+    /// calls in debug builds).
+    fn payload_type(&self) -> TypeId;
+    /// Its name.
+    fn name(&self) -> &Cow<'static, str>;
+    /// [`NEEDS_ENVELOPE`] / [`MAY_EXPIRE`] / ... bits.
+    fn slot_flags(&self) -> u8;
+    /// The sources it accepts (empty: any).
+    fn sources(&self) -> &[Cow<'static, str>];
+    /// Whether it delivers at most one event.
+    fn is_once(&self) -> bool;
+    /// Its identity, if it has one.
+    fn key(&self) -> Option<&Key>;
+    /// A responder's token (see `collect`).
+    fn token(&self) -> Option<u64>;
+    /// See [`Slot::expiry`].
+    fn expiry(&self) -> Option<DisconnectReason>;
     /// The address [`Slot::call_payload`] records in [`Notes`]: that of
     /// the slot itself.
     fn addr(&self) -> usize;
-}
-
-impl<T, S: Slot<T>> Entry<T> for S {
-    fn addr(&self) -> usize {
-        self as *const S as *const () as usize
+    /// Whether an emit from `source` reaches it (a live receiver whose
+    /// source filter accepts it).
+    fn accepts(&self, source: Option<&str>) -> bool {
+        let sources = self.sources();
+        self.expiry().is_none()
+            && (sources.is_empty() || sources.iter().any(|s| Some(s.as_ref()) == source))
     }
 }
 
-/// What the subscriber list stores for a `Signal<T>`: a thin `Arc`,
-/// shared by every snapshot that holds the receiver, of a `Box` of the
-/// slot.
+/// A [`Slot<T>`] as an [`Entry`]: `repr(transparent)`, so the slot's
+/// address is the entry's (what [`Notes`] record).
+#[repr(transparent)]
+struct Erase<T, S>(S, PhantomData<fn(&T)>);
+
+#[allow(unsafe_code)]
+impl<T: 'static, S: Slot<T>> Entry for Erase<T, S> {
+    #[inline]
+    unsafe fn call_erased(&self, d: *const ()) -> Status {
+        // SAFETY: the caller guarantees `d` points to a live
+        // `Delivery<'_, T>` of this entry's `T` (the trait's contract);
+        // the reference lives only for this call.
+        let d = unsafe { &*(d as *const Delivery<'_, T>) };
+        self.0.call(d)
+    }
+    #[inline]
+    unsafe fn call_payload_erased(&self, data: *const (), notes: &Notes) {
+        // SAFETY: as in `call_erased`: `data` points to a live `T`.
+        let data = unsafe { &*(data as *const T) };
+        self.0.call_payload(data, notes)
+    }
+    fn payload_type(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+    fn name(&self) -> &Cow<'static, str> {
+        self.0.name()
+    }
+    fn slot_flags(&self) -> u8 {
+        self.0.slot_flags()
+    }
+    fn sources(&self) -> &[Cow<'static, str>] {
+        self.0.sources()
+    }
+    fn is_once(&self) -> bool {
+        self.0.is_once()
+    }
+    fn key(&self) -> Option<&Key> {
+        self.0.key()
+    }
+    fn token(&self) -> Option<u64> {
+        self.0.token()
+    }
+    fn expiry(&self) -> Option<DisconnectReason> {
+        self.0.expiry()
+    }
+    fn addr(&self) -> usize {
+        &self.0 as *const S as *const () as usize
+    }
+}
+
+/// Calls `entry` with `d`.
 ///
-/// Why not `Arc<dyn Entry<T>>`, one allocation less: measured in
+/// # Safety
+///
+/// `entry` was made for payload type `T` (by [`TypedSlot::new`] for `T`).
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) unsafe fn call<T: 'static>(entry: &dyn Entry, d: &Delivery<'_, T>) -> Status {
+    debug_assert!(entry.payload_type() == TypeId::of::<T>(), "an entry called with another type");
+    // SAFETY: `entry` was made for `T` (this function's contract), and
+    // `d` is a live `Delivery<'_, T>` for the call.
+    unsafe { entry.call_erased(d as *const Delivery<'_, T> as *const ()) }
+}
+
+/// Calls `entry` with a bare payload (see [`Slot::call_payload`]).
+///
+/// # Safety
+///
+/// As for [`call`].
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) unsafe fn call_payload<T: 'static>(entry: &dyn Entry, data: &T, notes: &Notes) {
+    debug_assert!(entry.payload_type() == TypeId::of::<T>(), "an entry called with another type");
+    // SAFETY: as in `call`.
+    unsafe { entry.call_payload_erased(data as *const T as *const (), notes) }
+}
+
+/// What a subscriber list stores: a thin `Arc`, shared by every snapshot
+/// that holds the receiver, of a `Box` of the entry. One type for every
+/// payload type, so the list code (and the per-thread cache, and the
+/// snapshot's `arc-swap` cell) is compiled once.
+///
+/// Why not `Arc<dyn Entry>`, one allocation less: measured in
 /// `cargo bench -p mesh-bench --bench compare` (BENCHMARKS.md).
 ///
 /// * Calling through an `Arc` of a trait object first works out where the
@@ -731,17 +845,53 @@ impl<T, S: Slot<T>> Entry<T> for S {
 ///   too: each connect or disconnect then wrote N new boxes that every
 ///   publisher missed in cache, and churn cost more than the loop saved.)
 #[allow(clippy::redundant_allocation)] // deliberate, see above
-pub(crate) struct SlotRef<T>(pub(crate) Arc<Box<dyn Entry<T>>>);
+#[derive(Clone)]
+pub(crate) struct SlotRef(pub(crate) Arc<Box<dyn Entry>>);
 
-impl<T> Clone for SlotRef<T> {
-    fn clone(&self) -> Self {
-        SlotRef(self.0.clone())
+impl Flags for SlotRef {
+    fn flags(&self) -> u8 {
+        self.0.slot_flags()
     }
 }
 
-impl<T> Flags for SlotRef<T> {
-    fn flags(&self) -> u8 {
-        self.0.slot_flags()
+/// A [`SlotRef`] made for payload type `T`: what a `Core<T>` inserts into
+/// its list, so the list holds entries of `T` only.
+pub(crate) struct TypedSlot<T>(SlotRef, PhantomData<fn(&T)>);
+
+impl<T> Clone for TypedSlot<T> {
+    fn clone(&self) -> Self {
+        TypedSlot(self.0.clone(), PhantomData)
+    }
+}
+
+impl<T: 'static> TypedSlot<T> {
+    /// Erases `slot`.
+    pub(crate) fn new<S: Slot<T> + 'static>(slot: S) -> Self {
+        TypedSlot(SlotRef(Arc::new(Box::new(Erase(slot, PhantomData)))), PhantomData)
+    }
+
+    /// The entry, for a list of `T`.
+    pub(crate) fn erased(&self) -> &SlotRef {
+        &self.0
+    }
+
+    /// The entry, for a list of `T`.
+    pub(crate) fn into_erased(self) -> SlotRef {
+        self.0
+    }
+
+    /// Calls the receiver.
+    #[allow(unsafe_code)]
+    pub(crate) fn call(&self, d: &Delivery<'_, T>) -> Status {
+        // SAFETY: a `TypedSlot<T>` is made only by `new`, from a `Slot<T>`.
+        unsafe { call(&**self.0.0, d) }
+    }
+}
+
+impl<T> std::ops::Deref for TypedSlot<T> {
+    type Target = dyn Entry;
+    fn deref(&self) -> &(dyn Entry + 'static) {
+        &**self.0.0
     }
 }
 
@@ -750,18 +900,18 @@ pub(crate) fn make_slot<T: 'static, H: Handler<T>>(
     handler: H,
     options: ConnectOptions,
     default_name: &'static str,
-) -> SlotRef<T> {
+) -> TypedSlot<T> {
     let name = options.name.unwrap_or(Cow::Borrowed(default_name));
     let key = options.key.map(Key::Named).or_else(|| handler.key()).map(Box::new);
     if options.sources.is_empty() && !options.once {
-        SlotRef(Arc::new(Box::new(Plain { name, key, handler })))
+        TypedSlot::new(Plain { name, key, handler })
     } else {
-        SlotRef(Arc::new(Box::new(Guarded {
+        TypedSlot::new(Guarded {
             name,
             key,
             sources: options.sources.into_boxed_slice(),
             once: options.once.then(|| AtomicBool::new(false)),
             handler,
-        })))
+        })
     }
 }

@@ -116,7 +116,7 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
         Core::name(self)
     }
     fn receiver_count(&self) -> usize {
-        Core::receiver_count(self)
+        self.base.receiver_count()
     }
     fn payload_type_id(&self) -> TypeId {
         TypeId::of::<T>()

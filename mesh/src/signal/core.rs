@@ -55,8 +55,8 @@ use crate::local;
 use crate::middleware::{self, Erased, Flow, Remove};
 use crate::observe;
 use crate::receiver::{
-    DELIVERED, Delivery, Entry as SlotEntry, FAILED, MAY_EXPIRE, NEEDS_ENVELOPE, NEEDS_SHARED,
-    Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef,
+    self, DELIVERED, Delivery, Entry as SlotEntry, FAILED, MAY_EXPIRE, NEEDS_ENVELOPE,
+    NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, TypedSlot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 use crate::sync::LockExt;
@@ -211,13 +211,42 @@ impl<T> Ordered<T> {
     }
 }
 
-/// The shared state behind every handle to one signal.
+/// The shared state behind every handle to one signal: the part that does
+/// not depend on the payload type ([`Base`]) and the part that does.
+/// Derefs to its [`Base`].
 pub(crate) struct Core<T> {
+    pub(crate) base: Base,
+    /// History, middleware and payload formatter, allocated on first use
+    /// so an idle signal stays small.
+    pub(crate) extras: OnceLock<Box<Extras<T>>>,
+    /// Boxed: most signals are not ordered, and an idle signal should be
+    /// small (the lock and the queue are ~40 bytes).
+    pub(crate) ordered: Option<Box<Ordered<T>>>,
+}
+
+impl<T> std::ops::Deref for Core<T> {
+    type Target = Base;
+    #[inline(always)]
+    fn deref(&self) -> &Base {
+        &self.base
+    }
+}
+
+/// A signal's state that does not depend on its payload type, and every
+/// operation on it: connecting and disconnecting, pruning, the dispatch's
+/// aftermath, counting, reporting. Compiled once for every payload type
+/// (issue 14: machine code and build time per event type), where methods
+/// of [`Core<T>`] are compiled once per type.
+pub(crate) struct Base {
     pub(crate) name: &'static str,
     /// Unique in the process, never reused: tells signals apart in meta
     /// events and introspection even when they have no name.
     pub(crate) id: u64,
-    pub(crate) subs: Subscribers<SlotRef<T>>,
+    /// The receivers. Invariant: in the `Base` of a `Core<T>`, every entry
+    /// was made for `T` ([`TypedSlot<T>`]): only [`Core::insert`] and
+    /// [`Core::insert_unique`] add entries. The typed calls in the
+    /// dispatch loops rely on it.
+    pub(crate) subs: Subscribers<SlotRef>,
     /// Everything that sends an emit off the hot path, in one word so the
     /// hot path tests it with one load: the signal's flags (bits 0–7:
     /// [`HISTORY`], [`MIDDLEWARE`]), [`ORDERED`] (bit 8, fixed at
@@ -235,12 +264,6 @@ pub(crate) struct Core<T> {
     pub(crate) seq: AtomicU64,
     /// Receiver failures so far. Relaxed: a statistic.
     pub(crate) failures: AtomicU64,
-    /// History, middleware and payload formatter, allocated on first use
-    /// so an idle signal stays small.
-    pub(crate) extras: OnceLock<Box<Extras<T>>>,
-    /// Boxed: most signals are not ordered, and an idle signal should be
-    /// small (the lock and the queue are ~40 bytes).
-    pub(crate) ordered: Option<Box<Ordered<T>>>,
 }
 
 /// [`Core::state`] flag: the signal keeps history.
@@ -278,6 +301,25 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.extras.get_or_init(|| Box::new(Extras::new()))
     }
 
+    /// Adds `slot` after every entry of greater or equal priority; returns
+    /// its id. (With [`insert_unique`](Self::insert_unique), the only ways
+    /// into [`Base::subs`]: see its invariant.)
+    pub(crate) fn insert(&self, priority: i32, slot: TypedSlot<T>) -> u64 {
+        self.subs.insert(priority, slot.into_erased())
+    }
+
+    /// [`Subscribers::insert_unique`] with entries made for `T`.
+    pub(crate) fn insert_unique(
+        &self,
+        priority: i32,
+        same: &dyn Fn(&SlotRef) -> bool,
+        make: &mut dyn FnMut(Option<&SlotRef>) -> Option<TypedSlot<T>>,
+    ) -> (u64, bool) {
+        self.subs.insert_unique(priority, same, &mut |e| make(e).map(TypedSlot::into_erased))
+    }
+}
+
+impl Base {
     /// Sets or clears `flag` (Relaxed: see `Core::flags`), then bumps the
     /// snapshot version so publishers re-check their fast path.
     pub(crate) fn set_flag(&self, flag: u64, on: bool) {
@@ -307,6 +349,23 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.flags() != 0 || observe::work()
     }
 
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    #[cold]
+    pub(crate) fn middleware_failed(
+        &self,
+        name: Cow<'static, str>,
+        panic: &(dyn std::any::Any + Send),
+    ) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let receiver = Cow::Owned(format!("middleware {name}"));
+        observe::failed(self.name, self.id, receiver, crate::signal::panic_message(panic));
+    }
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
     /// Steps 3 and 4 of the full path for an envelope that passed
     /// middleware (see the module docs): number it — under the history
     /// lock when the signal keeps history, appending it to the ring — and
@@ -374,25 +433,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
         Flow::Continue
     }
-
-    #[cold]
-    pub(crate) fn middleware_failed(
-        &self,
-        name: Cow<'static, str>,
-        panic: &(dyn std::any::Any + Send),
-    ) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        let receiver = Cow::Owned(format!("middleware {name}"));
-        observe::failed(self.name, self.id, receiver, crate::signal::panic_message(panic));
-    }
 }
 
 /// Records a receiver that panicked (cold path of [`Core::walk`]).
 #[cold]
 #[inline(never)]
-pub(crate) fn caught<T>(
+pub(crate) fn caught(
     panic: Box<dyn std::any::Any + Send>,
-    receiver: &dyn SlotEntry<T>,
+    receiver: &dyn SlotEntry,
     notes: &Notes,
 ) {
     notes.record(receiver.addr(), FAILED, Some(panic_message(&*panic)));
@@ -459,7 +507,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// the envelope, it is built on this frame and walked, without
     /// [`emit_slow`](Self::emit_slow)'s checks the gate already made.
     #[inline(never)]
-    fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef<T>>) -> Emitted {
+    fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef>) -> Emitted {
         if snap.flags() & NEEDS_SHARED != 0 {
             return self.emit_slow(data, None, Some(snap));
         }
@@ -482,7 +530,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         &self,
         data: T,
         source: Option<Cow<'static, str>>,
-        snap: Option<&Snapshot<SlotRef<T>>>,
+        snap: Option<&Snapshot<SlotRef>>,
     ) -> Emitted {
         if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
@@ -520,7 +568,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(always)]
     pub(crate) fn run_data(
         &self,
-        snap: &Snapshot<SlotRef<T>>,
+        snap: &Snapshot<SlotRef>,
         data: &T,
         source: Option<&str>,
     ) -> Emitted {
@@ -784,7 +832,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     pub(crate) fn run_event(
         &self,
-        snap: &Snapshot<SlotRef<T>>,
+        snap: &Snapshot<SlotRef>,
         ev: &Event<T>,
         shared: Option<&Arc<Event<T>>>,
         failure: &Cell<Option<String>>,
@@ -810,30 +858,33 @@ impl<T: Send + Sync + 'static> Core<T> {
         Event { id, name: self.name, data, timestamp, source, metadata: Metadata::new(), seq }
     }
 
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
     /// Delivers a bare payload, emitted without a source, to a snapshot
     /// with no envelope receiver: the hot path.
     #[inline(always)]
-    pub(crate) fn run_payload(&self, snap: &Snapshot<SlotRef<T>>, data: &T) -> Emitted {
+    pub(crate) fn run_payload(&self, snap: &Snapshot<SlotRef>, data: &T) -> Emitted {
         let notes = Notes::new();
-        self.walk(snap, &notes, |slot| slot.call_payload(data, &notes))
+        // SAFETY: `snap` is this signal's, whose entries are made for `T`
+        // (`Base::subs`).
+        #[allow(unsafe_code)]
+        self.walk(snap, &notes, |slot| unsafe { receiver::call_payload(slot, data, &notes) })
     }
 
     /// Delivers `d` to the receivers of `snap`.
     #[inline]
-    pub(crate) fn run(&self, snap: &Snapshot<SlotRef<T>>, d: &Delivery<'_, T>) -> Emitted {
+    pub(crate) fn run(&self, snap: &Snapshot<SlotRef>, d: &Delivery<'_, T>) -> Emitted {
         let notes = Notes::new();
         self.walk(snap, &notes, |slot| {
-            let status = slot.call(d);
+            // SAFETY: as in `run_payload`.
+            #[allow(unsafe_code)]
+            let status = unsafe { receiver::call(slot, d) };
             if status != DELIVERED {
                 notes.record(slot.addr(), status, d.failure.take());
             }
         })
     }
+}
 
+impl Base {
     /// The dispatch loop: one dynamic call per receiver inside a single
     /// `catch_unwind`, and nothing else. Receivers that do not simply
     /// deliver leave [`Notes`], settled after the loop; a panic is noted
@@ -841,9 +892,9 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(always)]
     pub(crate) fn walk(
         &self,
-        snap: &Snapshot<SlotRef<T>>,
+        snap: &Snapshot<SlotRef>,
         notes: &Notes,
-        call: impl Fn(&dyn SlotEntry<T>),
+        call: impl Fn(&dyn SlotEntry),
     ) -> Emitted {
         let items = snap.items();
         // The index of the next receiver to call, advanced before each
@@ -878,7 +929,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(never)]
     pub(crate) fn settle(
         &self,
-        snap: &Snapshot<SlotRef<T>>,
+        snap: &Snapshot<SlotRef>,
         notes: Vec<Note>,
         skipped: u32,
     ) -> Emitted {
@@ -942,8 +993,8 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(never)]
     pub(crate) fn remove(
         &self,
-        which: &mut dyn FnMut(u64, &SlotRef<T>) -> bool,
-        reason: &dyn Fn(u64, &SlotRef<T>) -> DisconnectReason,
+        which: &mut dyn FnMut(u64, &SlotRef) -> bool,
+        reason: &dyn Fn(u64, &SlotRef) -> DisconnectReason,
     ) -> usize {
         let removed = self.subs.remove_where(which);
         let n = removed.len();
@@ -984,7 +1035,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 
     /// Whether `slot` is live: connected and able to run again.
-    pub(crate) fn live(slot: &SlotRef<T>) -> bool {
+    pub(crate) fn live(slot: &SlotRef) -> bool {
         slot.0.expiry().is_none()
     }
 }
@@ -1021,7 +1072,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-impl<T: Send + Sync + 'static> Detach for Core<T> {
+impl Base {
     fn detach(&self, id: u64, reason: DisconnectReason) -> bool {
         self.remove(&mut |i, _| i == id, &|_, _| reason) == 1
     }
@@ -1030,6 +1081,16 @@ impl<T: Send + Sync + 'static> Detach for Core<T> {
         // A query: it reads, removes nothing and runs no user code.
         let snap = self.subs.load();
         snap.keys().iter().zip(snap.items()).any(|(&(i, _), s)| i == id && Self::live(s))
+    }
+}
+
+impl<T: Send + Sync + 'static> Detach for Core<T> {
+    fn detach(&self, id: u64, reason: DisconnectReason) -> bool {
+        self.base.detach(id, reason)
+    }
+
+    fn is_attached(&self, id: u64) -> bool {
+        self.base.is_attached(id)
     }
 }
 
@@ -1047,7 +1108,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Core<T> {
+impl Base {
     /// Live receivers: a query, so spent one-shots and dead weak
     /// receivers still in the list are left for the next emit or connect
     /// to remove, and only not counted.
@@ -1072,13 +1133,15 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// A signal's state, with no receivers.
     pub(crate) fn new(name: &'static str, ordered: bool) -> Self {
         Core {
-            name,
-            // Relaxed: only uniqueness matters, which the RMW gives.
-            id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
-            subs: Subscribers::new(),
-            state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
-            seq: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
+            base: Base {
+                name,
+                // Relaxed: only uniqueness matters, which the RMW gives.
+                id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
+                subs: Subscribers::new(),
+                state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
+                seq: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            },
             extras: OnceLock::new(),
             ordered: ordered.then(|| {
                 Box::new(Ordered { turn: AtomicU8::new(0), queue: Mutex::new(VecDeque::new()) })
@@ -1088,7 +1151,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 }
 
 /// A signal dropped with receivers still connected reports each removal.
-impl<T> Drop for Core<T> {
+impl Drop for Base {
     fn drop(&mut self) {
         local::evict(self.id);
         if self.subs.len() == 0 || !observe::wants_disconnected() {

@@ -17,8 +17,8 @@ use crate::history::Ring;
 use crate::middleware::{self, Chain, Middleware, MiddlewareHandle, Remove};
 use crate::observe;
 use crate::receiver::{
-    ConnectOptions, DELIVERED, Delivery, Entry as SlotEntry, FAILED, IntoReceiver, NEEDS_ENVELOPE,
-    NEEDS_SHARED, REMOVE, ReceiverInfo, SKIPPED, Slot, SlotRef, Status, make_slot,
+    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, NEEDS_ENVELOPE, NEEDS_SHARED,
+    REMOVE, ReceiverInfo, SKIPPED, Slot, Status, TypedSlot, make_slot,
 };
 use crate::subscribers::Subscribers;
 use crate::sync::LockExt;
@@ -131,7 +131,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
 /// arrive before the replayed history has been delivered are buffered, so
 /// the receiver sees history first, then live events, each once.
 pub(crate) struct Replaying<T> {
-    pub(crate) inner: SlotRef<T>,
+    pub(crate) inner: TypedSlot<T>,
     /// Live events below this `seq` were in the replayed history: skipped.
     pub(crate) first_live: u64,
     /// Set (Release) once the buffer is drained for good; a live delivery
@@ -149,7 +149,7 @@ impl<T: Send + Sync + 'static> Replaying<T> {
 
 impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
     fn call(&self, d: &Delivery<'_, T>) -> Status {
-        let Some(event) = d.event else { return self.inner.0.call(d) };
+        let Some(event) = d.event else { return self.inner.call(d) };
         if event.seq < self.first_live {
             return SKIPPED;
         }
@@ -159,11 +159,11 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
                 return DELIVERED;
             }
         }
-        self.inner.0.call(d)
+        self.inner.call(d)
     }
 
     fn name(&self) -> &Cow<'static, str> {
-        self.inner.0.name()
+        self.inner.name()
     }
 
     fn slot_flags(&self) -> u8 {
@@ -171,27 +171,27 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
         // shared (read when a snapshot is built: once caught up, the next
         // snapshot drops the requirement).
         let shared = if self.caught_up.load(Ordering::Acquire) { 0 } else { NEEDS_SHARED };
-        self.inner.0.slot_flags() | NEEDS_ENVELOPE | shared
+        self.inner.slot_flags() | NEEDS_ENVELOPE | shared
     }
 
     fn expiry(&self) -> Option<crate::connection::DisconnectReason> {
-        self.inner.0.expiry()
+        self.inner.expiry()
     }
 
     fn token(&self) -> Option<u64> {
-        self.inner.0.token()
+        self.inner.token()
     }
 
     fn sources(&self) -> &[Cow<'static, str>] {
-        self.inner.0.sources()
+        self.inner.sources()
     }
 
     fn is_once(&self) -> bool {
-        self.inner.0.is_once()
+        self.inner.is_once()
     }
 
     fn key(&self) -> Option<&crate::receiver::Key> {
-        self.inner.0.key()
+        self.inner.key()
     }
 }
 
@@ -245,11 +245,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
             caught_up: AtomicBool::new(false),
             pending: Mutex::new(Some(Vec::new())),
         });
-        let entry: Box<dyn SlotEntry<T>> = Box::new(slot.clone());
-        let id = core.subs.insert(priority, SlotRef(Arc::new(entry)));
+        let id = core.insert(priority, TypedSlot::new(slot.clone()));
         drop(ring);
         if observe::wants_connected() {
-            let info = ReceiverInfo::of(id, priority, &slot.inner);
+            let info = ReceiverInfo::of(id, priority, slot.inner.erased());
             observe::connected(core.name, core.id, info);
         }
         let mut live = self.replay_all(id, &slot.inner, &history);
@@ -283,13 +282,18 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// whether the receiver is still connected.
     ///
     /// [`DisconnectReason::Once`]: crate::DisconnectReason::Once
-    pub(crate) fn replay_all(&self, id: u64, slot: &SlotRef<T>, events: &[Arc<Event<T>>]) -> bool {
+    pub(crate) fn replay_all(
+        &self,
+        id: u64,
+        slot: &TypedSlot<T>,
+        events: &[Arc<Event<T>>],
+    ) -> bool {
         let core = self.core();
         for event in events {
             if !core.subs.contains(id) {
                 return false;
             }
-            if self.replay_one(slot, event) & REMOVE != 0 || slot.0.expiry().is_some() {
+            if self.replay_one(slot, event) & REMOVE != 0 || slot.expiry().is_some() {
                 core.remove(&mut |i, _| i == id, &|_, s| {
                     s.0.expiry().unwrap_or(crate::DisconnectReason::Expired)
                 });
@@ -300,7 +304,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     }
 
     /// Delivers one stored envelope to one receiver, reporting a failure.
-    pub(crate) fn replay_one(&self, slot: &SlotRef<T>, event: &Arc<Event<T>>) -> Status {
+    pub(crate) fn replay_one(&self, slot: &TypedSlot<T>, event: &Arc<Event<T>>) -> Status {
         let failure = Cell::new(None);
         let d = Delivery {
             data: &event.data,
@@ -309,7 +313,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             shared: Some(event),
             failure: &failure,
         };
-        let status = match catch_unwind(AssertUnwindSafe(|| slot.0.call(&d))) {
+        let status = match catch_unwind(AssertUnwindSafe(|| slot.call(&d))) {
             Ok(status) => status,
             Err(panic) => {
                 failure.set(Some(crate::signal::panic_message(&*panic)));
@@ -317,7 +321,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             }
         };
         if status & FAILED != 0 {
-            self.report_failure(slot.0.name().clone(), failure.take().unwrap_or_default());
+            self.report_failure(slot.name().clone(), failure.take().unwrap_or_default());
         }
         status
     }

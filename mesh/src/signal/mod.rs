@@ -38,7 +38,7 @@ mod loom_tests;
 
 pub use self::core::LARGE_PAYLOAD;
 use self::core::widened;
-pub(crate) use self::core::{Core, panic_message};
+pub(crate) use self::core::{Base, Core, panic_message};
 
 /// How a signal dispatches; see [`Signal`](Signal#dispatch-and-ordering).
 ///
@@ -323,12 +323,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let priority = options.priority;
         let key = options.key.clone().map(Key::Named).or_else(|| handler.key());
         let (id, new) = match key {
-            None => {
-                (self.core.subs.insert(priority, make_slot(handler, options, default_name)), true)
-            }
+            None => (self.core.insert(priority, make_slot(handler, options, default_name)), true),
             Some(key) => {
                 let mut handler = Some(handler);
-                let (id, new) = self.core.subs.insert_unique(
+                let (id, new) = self.core.insert_unique(
                     priority,
                     &|e| e.0.key() == Some(&key),
                     &mut |existing| {
@@ -495,7 +493,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         snap.items()
             .iter()
             .zip(snap.keys())
-            .filter(|(s, _)| Core::live(s))
+            .filter(|(s, _)| Base::live(s))
             .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
             .collect()
     }
@@ -756,7 +754,7 @@ pub struct Publisher<T> {
     /// `core.subs.version()` at the last emit that found none held.
     seen: u64,
     /// `None` while the receivers change from one emit to the next.
-    snapshot: Option<Arc<Snapshot<SlotRef<T>>>>,
+    snapshot: Option<Arc<Snapshot<SlotRef>>>,
     /// `snapshot` has receivers, none needs the envelope, and the signal is
     /// not ordered and has no history or middleware: emits take the
     /// inlined path unless muted or global work exists.
@@ -802,7 +800,7 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// middleware; *idle* when nobody listens and the signal has neither.
     /// `flags` changes bump the snapshot version, so both are re-derived
     /// whenever history or middleware come or go.
-    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef<T>>) -> (bool, bool) {
+    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef>) -> (bool, bool) {
         let plain = core.flags() == 0;
         let fast = plain
             && snap.len() != 0
