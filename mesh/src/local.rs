@@ -165,10 +165,11 @@ fn miss<R>(
     f: impl FnOnce(&Snapshot<SlotRef>) -> R,
 ) -> R {
     let held = load(subs, id, version);
-    let r = match &held {
-        Held::Borrowed(snap) => f(snap),
-        Held::Kept(snap) => f(snap),
+    let snap: &Snapshot<SlotRef> = match &held {
+        Held::Borrowed(snap) => snap,
+        Held::Kept(snap) => snap,
     };
+    let r = f(snap);
     keep(subs, id, version, held);
     r
 }

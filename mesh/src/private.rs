@@ -136,7 +136,13 @@ pub type Connected = Option<ReceiverInfo>;
 /// Connects every `#[receiver]` for `T` in (priority descending, name)
 /// order, quietly: returns what to announce on `mesh.receiver.connected`.
 pub(crate) fn connect_globals<T: EventType>(signal: &Signal<T>) -> Vec<ReceiverInfo> {
-    let receivers = receivers_of(TypeId::of::<T>());
+    connect_globals_erased(TypeId::of::<T>(), signal)
+}
+
+/// [`connect_globals`], compiled once (issue 14): `signal` is the
+/// `Signal<T>` of event type `event`.
+fn connect_globals_erased(event: TypeId, signal: &dyn Any) -> Vec<ReceiverInfo> {
+    let receivers = receivers_of(event);
     let mut connected = Vec::with_capacity(receivers.len());
     for r in receivers {
         // A `#[receiver]`'s identity is its name: connected once per signal.

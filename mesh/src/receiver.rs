@@ -590,8 +590,11 @@ struct Plain<H> {
     handler: H,
 }
 
-/// A slot with a source filter and/or one-shot delivery.
-struct Guarded<H> {
+/// A slot with a source filter and/or one-shot delivery. Generic in the
+/// payload type only: the handler is behind a [`Run`] trait object (one
+/// more dynamic call, for these receivers only), so each payload type
+/// compiles this once, not once per receiver function (issue 14).
+struct Guarded<T> {
     name: Cow<'static, str>,
     key: Option<Box<Key>>,
     /// Empty: any source.
@@ -601,7 +604,28 @@ struct Guarded<H> {
     /// emitter reads `false`; no other data is published through the flag,
     /// so `Relaxed` suffices.
     once: Option<AtomicBool>,
-    handler: H,
+    /// [`flags_of`] the handler's type.
+    flags: u8,
+    handler: Box<dyn Run<T>>,
+}
+
+/// A [`Handler`] behind a trait object: what [`Guarded`] calls.
+trait Run<T>: Send + Sync {
+    fn handle(&self, d: &Delivery<'_, T>) -> Status;
+    fn expired(&self) -> bool;
+    fn token(&self) -> Option<u64>;
+}
+
+impl<T, H: Handler<T>> Run<T> for H {
+    fn handle(&self, d: &Delivery<'_, T>) -> Status {
+        Handler::handle(self, d)
+    }
+    fn expired(&self) -> bool {
+        Handler::expired(self)
+    }
+    fn token(&self) -> Option<u64> {
+        Handler::token(self)
+    }
 }
 
 fn flags_of<T, H: Handler<T>>(may_expire: bool) -> u8 {
@@ -641,7 +665,7 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
     }
 }
 
-impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
+impl<T> Slot<T> for Guarded<T> {
     fn call(&self, d: &Delivery<'_, T>) -> Status {
         if !self.sources.is_empty() && !self.sources.iter().any(|s| d.source == Some(s.as_ref())) {
             // A filtered-out event still tells a dead weak receiver to go:
@@ -665,7 +689,7 @@ impl<T, H: Handler<T>> Slot<T> for Guarded<H> {
         &self.name
     }
     fn slot_flags(&self) -> u8 {
-        flags_of::<T, H>(self.once.is_some())
+        self.flags | if self.once.is_some() { MAY_EXPIRE } else { 0 }
     }
     fn sources(&self) -> &[Cow<'static, str>] {
         &self.sources
@@ -911,7 +935,8 @@ pub(crate) fn make_slot<T: 'static, H: Handler<T>>(
             key,
             sources: options.sources.into_boxed_slice(),
             once: options.once.then(|| AtomicBool::new(false)),
-            handler,
+            flags: flags_of::<T, H>(false),
+            handler: Box::new(handler),
         })
     }
 }

@@ -248,20 +248,41 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     full: &str,
     config: SignalConfig,
 ) -> Result<Signal<T>, RegistryError> {
+    let found = register_erased(full, config, TypeId::of::<T>(), type_name::<T>(), &|name| {
+        entry(&Signal::<T>::build(name, config))
+    })?;
+    // The type was checked: the downcast succeeds.
+    found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
+        name: found.name(),
+        registered: found.type_name(),
+        requested: type_name::<T>(),
+    })
+}
+
+/// [`register`] without the payload type (compiled once, not once per
+/// type: issue 14): `make` builds the signal with the leaked name when
+/// `full` is new.
+fn register_erased(
+    full: &str,
+    config: SignalConfig,
+    payload: TypeId,
+    payload_name: &'static str,
+    make: &dyn Fn(&'static str) -> SignalRef,
+) -> Result<SignalRef, RegistryError> {
     if full == "mesh" || full.starts_with("mesh.") {
         return Err(RegistryError::Reserved { name: full.to_owned() });
     }
     let reg = registry();
     if let Some(found) = reg.signals.read_locked().get(full) {
-        return check::<T>(found, config);
+        return check(found, config, payload, payload_name);
     }
     let mut signals = reg.signals.write_locked();
     if let Some(found) = signals.get(full) {
-        return check::<T>(found, config);
+        return check(found, config, payload, payload_name);
     }
     let name: &'static str = Box::leak(full.to_owned().into_boxed_str());
-    let signal = Signal::<T>::build(name, config);
-    signals.insert(name, entry(&signal));
+    let signal = make(name);
+    signals.insert(name, signal.clone());
     drop(signals);
     add_prefixes(&mut reg.namespaces.write_locked(), name);
     Ok(signal)
@@ -271,15 +292,19 @@ pub(crate) fn register<T: Send + Sync + 'static>(
 /// first: a type clash is the more important error) and so does the
 /// configuration as it is now (history capacity included, which may have
 /// changed since the signal was registered).
-fn check<T: Send + Sync + 'static>(
+fn check(
     found: &SignalRef,
     config: SignalConfig,
-) -> Result<Signal<T>, RegistryError> {
-    let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
-        name: found.name(),
-        registered: found.type_name(),
-        requested: type_name::<T>(),
-    })?;
+    payload: TypeId,
+    payload_name: &'static str,
+) -> Result<SignalRef, RegistryError> {
+    if found.type_id() != payload {
+        return Err(RegistryError::TypeMismatch {
+            name: found.name(),
+            registered: found.type_name(),
+            requested: payload_name,
+        });
+    }
     let registered = found.config();
     if registered != config {
         return Err(RegistryError::ConfigMismatch {
@@ -288,7 +313,7 @@ fn check<T: Send + Sync + 'static>(
             requested: config,
         });
     }
-    Ok(signal)
+    Ok(found.clone())
 }
 
 /// The registered signal with this full name.

@@ -52,11 +52,11 @@ use crate::loom::{AtomicU8, AtomicU64, Mutex};
 use crate::connection::{Detach, DisconnectReason};
 use crate::event::{DebugFn, Event, Metadata, new_id};
 use crate::local;
-use crate::middleware::{self, Erased, Flow, Remove};
+use crate::middleware::{self, Erased, Flow, Middleware, Remove};
 use crate::observe;
 use crate::receiver::{
-    self, DELIVERED, Delivery, Entry as SlotEntry, FAILED, MAY_EXPIRE, NEEDS_ENVELOPE,
-    NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, TypedSlot,
+    self, ConnectOptions, DELIVERED, Delivery, Entry as SlotEntry, FAILED, Key, MAY_EXPIRE,
+    NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, TypedSlot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 use crate::sync::LockExt;
@@ -73,7 +73,7 @@ pub(crate) static NEXT_SIGNAL_ID: std::sync::atomic::AtomicU64 =
 /// few times than to allocate for.
 pub const LARGE_PAYLOAD: usize = 256;
 
-/// An event queued on an ordered signal.
+/// An event queued on an ordered signal (boxed as a [`Job`] in the queue).
 pub(crate) enum Queued<T> {
     /// A bare payload: when it was emitted, no receiver needed the
     /// envelope and the signal had no history or middleware.
@@ -109,15 +109,22 @@ pub(crate) enum Queued<T> {
 /// the release Release, so a dispatcher sees everything the previous one
 /// did (its `seq` numbers included); the queue's contents are ordered by
 /// its lock.
-pub(crate) struct Ordered<T> {
+///
+/// The queue holds its events type-erased ([`Job`]), so the queue and the
+/// turn are compiled once, not once per payload type (issue 14); the
+/// dispatcher casts each back ([`Core::deliver_job`]).
+pub(crate) struct Ordered {
     pub(crate) turn: AtomicU8,
-    pub(crate) queue: Mutex<VecDeque<Queued<T>>>,
+    pub(crate) queue: Mutex<VecDeque<Job>>,
 }
 
+/// A [`Queued<T>`] of the signal's payload type, boxed for the queue.
+pub(crate) type Job = Box<dyn std::any::Any + Send>;
+
 /// What [`Ordered::claim_or_queue`] did with an event.
-pub(crate) enum Claim<T> {
+pub(crate) enum Claim {
     /// The turn is this thread's; the event is handed back to deliver.
-    Claimed(Queued<T>),
+    Claimed(Job),
     /// The turn is this thread's, and the event was queued behind events
     /// an abandoned turn left: the caller delivers the queue.
     Behind,
@@ -130,7 +137,7 @@ pub(crate) const BUSY: u8 = 1;
 /// [`Ordered::turn`]: events wait in the queue.
 pub(crate) const QUEUED: u8 = 2;
 
-impl<T> Ordered<T> {
+impl Ordered {
     /// Claims the turn if nobody holds it and nothing is queued: the
     /// uncontended path, one compare-and-swap.
     #[inline]
@@ -141,7 +148,7 @@ impl<T> Ordered<T> {
 
     /// The turn could not be claimed at once: under the queue lock, claim
     /// it after all, or queue the event (see [`Claim`]).
-    pub(crate) fn claim_or_queue(&self, queued: Queued<T>) -> Claim<T> {
+    pub(crate) fn claim_or_queue(&self, queued: Job) -> Claim {
         let mut queue = self.queue.locked();
         let mut seen = self.turn.load(Ordering::Relaxed);
         loop {
@@ -168,7 +175,7 @@ impl<T> Ordered<T> {
     /// Puts events back at the front of the queue (a dispatch unwound
     /// while delivering them), for the next dispatcher.
     #[cold]
-    fn requeue_front(&self, rest: VecDeque<Queued<T>>) {
+    fn requeue_front(&self, rest: VecDeque<Job>) {
         let mut queue = self.queue.locked();
         for queued in rest.into_iter().rev() {
             queue.push_front(queued);
@@ -180,7 +187,7 @@ impl<T> Ordered<T> {
     /// Releases the turn, or — events were queued — takes them all for the
     /// caller to deliver (still holding the turn).
     #[inline]
-    pub(crate) fn release_or_take(&self) -> Option<VecDeque<Queued<T>>> {
+    pub(crate) fn release_or_take(&self) -> Option<VecDeque<Job>> {
         // Release: the next dispatcher sees this one's work.
         if self.turn.compare_exchange(BUSY, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
             return None;
@@ -191,7 +198,7 @@ impl<T> Ordered<T> {
     /// [`release_or_take`](Self::release_or_take) found `QUEUED` set.
     #[cold]
     #[inline(never)]
-    fn take_queued(&self) -> Option<VecDeque<Queued<T>>> {
+    fn take_queued(&self) -> Option<VecDeque<Job>> {
         let mut queue = self.queue.locked();
         let batch = std::mem::take(&mut *queue);
         // Under the lock, with the queue empty: clear `QUEUED`.
@@ -221,7 +228,7 @@ pub(crate) struct Core<T> {
     pub(crate) extras: OnceLock<Box<Extras<T>>>,
     /// Boxed: most signals are not ordered, and an idle signal should be
     /// small (the lock and the queue are ~40 bytes).
-    pub(crate) ordered: Option<Box<Ordered<T>>>,
+    pub(crate) ordered: Option<Box<Ordered>>,
 }
 
 impl<T> std::ops::Deref for Core<T> {
@@ -244,7 +251,7 @@ pub(crate) struct Base {
     pub(crate) id: u64,
     /// The receivers. Invariant: in the `Base` of a `Core<T>`, every entry
     /// was made for `T` ([`TypedSlot<T>`]): only [`Core::insert`] and
-    /// [`Core::insert_unique`] add entries. The typed calls in the
+    /// [`Core::connect_slot`] add entries. The typed calls in the
     /// dispatch loops rely on it.
     pub(crate) subs: Subscribers<SlotRef>,
     /// Everything that sends an emit off the hot path, in one word so the
@@ -302,20 +309,98 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 
     /// Adds `slot` after every entry of greater or equal priority; returns
-    /// its id. (With [`insert_unique`](Self::insert_unique), the only ways
+    /// its id. (With [`connect_slot`](Self::connect_slot), the only ways
     /// into [`Base::subs`]: see its invariant.)
     pub(crate) fn insert(&self, priority: i32, slot: TypedSlot<T>) -> u64 {
         self.subs.insert(priority, slot.into_erased())
     }
 
-    /// [`Subscribers::insert_unique`] with entries made for `T`.
-    pub(crate) fn insert_unique(
+    /// [`Base::connect_slot`] with receivers made for `T`.
+    pub(crate) fn connect_slot(
         &self,
-        priority: i32,
-        same: &dyn Fn(&SlotRef) -> bool,
-        make: &mut dyn FnMut(Option<&SlotRef>) -> Option<TypedSlot<T>>,
+        options: ConnectOptions,
+        key: Option<Key>,
+        make: &mut dyn FnMut(ConnectOptions) -> Option<TypedSlot<T>>,
     ) -> (u64, bool) {
-        self.subs.insert_unique(priority, same, &mut |e| make(e).map(TypedSlot::into_erased))
+        self.base.connect_slot(options, key, &mut |o| make(o).map(TypedSlot::into_erased))
+    }
+}
+
+impl Base {
+    /// Connects the receiver `make` builds from `options` — every connect
+    /// ends here. A receiver with an identity (`key`: a function item, a
+    /// `#[receiver]`, an explicit [`ConnectOptions::key`]) that is already
+    /// connected is not connected again: the existing connection is kept,
+    /// its source filter widened to accept the new one's sources too (any
+    /// source absorbs the others), as Blinker does — `make` then builds
+    /// the replacement, published in its place (same id, same position).
+    /// Returns the id and whether the receiver is new.
+    ///
+    /// Non-generic (issue 14): only building the receiver is compiled per
+    /// receiver type. `make` must return receivers made for this signal's
+    /// payload type (see [`Base::subs`]): [`Core::connect_slot`] sees to it.
+    pub(crate) fn connect_slot(
+        &self,
+        mut options: ConnectOptions,
+        key: Option<Key>,
+        make: &mut dyn FnMut(ConnectOptions) -> Option<SlotRef>,
+    ) -> (u64, bool) {
+        let priority = options.priority;
+        let Some(key) = key else {
+            return match make(options) {
+                Some(slot) => (self.subs.insert(priority, slot), true),
+                None => (0, false),
+            };
+        };
+        let (id, new) =
+            self.subs.insert_unique(priority, &|e| e.0.key() == Some(&key), &mut |existing| {
+                let Some(old) = existing else {
+                    return make(std::mem::take(&mut options));
+                };
+                let sources = widened(old.0.sources(), &options.sources)?;
+                let options = ConnectOptions {
+                    sources,
+                    name: Some(old.0.name().clone()),
+                    once: old.0.is_once(),
+                    ..std::mem::take(&mut options)
+                };
+                make(options)
+            });
+        if !new {
+            // A replaced entry may be held by this thread's cache.
+            local::evict(self.id);
+        }
+        (id, new)
+    }
+
+    /// The end of every connect, after [`connect_slot`](Self::connect_slot):
+    /// what to report on `mesh.receiver.connected` for a new receiver
+    /// (reported here when `announce`, and then weak receivers whose
+    /// object is gone are cleared out, so a signal that is connected to
+    /// but never emitted does not accumulate them).
+    pub(crate) fn connected(
+        &self,
+        id: u64,
+        new: bool,
+        priority: i32,
+        announce: bool,
+    ) -> Option<ReceiverInfo> {
+        let mut info = None;
+        if new && (!announce || observe::wants_connected()) {
+            let snap = self.subs.load();
+            info = snap
+                .keys()
+                .iter()
+                .position(|&(i, _)| i == id)
+                .map(|at| ReceiverInfo::of(id, priority, &snap.items()[at]));
+        }
+        if announce {
+            if let Some(info) = info.take() {
+                observe::connected(self.name, self.id, info);
+            }
+            self.prune();
+        }
+        info
     }
 }
 
@@ -349,6 +434,7 @@ impl Base {
         self.flags() != 0 || observe::work()
     }
 
+    #[inline]
     pub(crate) fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -379,7 +465,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             Some(extras) => {
                 let mut ring = extras.history();
                 number(event, self.next_seq());
-                let evicted = ring.push(event.clone());
+                let evicted = ring.push(event.clone() as super::extras::Stored);
                 drop(ring);
                 // Outside the lock: it may hold the last reference to a payload.
                 drop(evicted);
@@ -423,10 +509,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         if self.flags() & MIDDLEWARE != 0 {
             if let Some(extras) = self.extras.get() {
                 for m in extras.middleware.load().items() {
-                    match catch_unwind(AssertUnwindSafe(|| m.0.handle(event))) {
+                    // A signal's chain holds its own payload type only.
+                    let Some(m) = m.0.downcast_ref::<Box<dyn Middleware<T>>>() else { continue };
+                    match catch_unwind(AssertUnwindSafe(|| m.handle(event))) {
                         Ok(Flow::Continue) => {}
                         Ok(Flow::Drop) => return Flow::Drop,
-                        Err(panic) => self.middleware_failed(m.0.name(), &*panic),
+                        Err(panic) => self.middleware_failed(m.name(), &*panic),
                     }
                 }
             }
@@ -693,6 +781,15 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
     }
 
+    /// Delivers a job this signal queued.
+    fn deliver_job(&self, job: Job) -> Emitted {
+        match job.downcast::<Queued<T>>() {
+            Ok(queued) => self.deliver_queued(*queued),
+            // Unreachable: a signal's queue holds its own payload type.
+            Err(_) => Emitted::with(EmitStatus::Dispatched),
+        }
+    }
+
     /// Ordered mode: one dispatching thread at a time; see [`Ordered`].
     ///
     /// An emit that finds the signal idle becomes the dispatcher: it
@@ -703,14 +800,12 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// thread's dispatch, so receivers that emit (directly, or from threads
     /// they join) cannot deadlock, and events are delivered in one total
     /// order: `seq` is assigned by the single dispatcher.
-    pub(crate) fn emit_ordered(&self, ordered: &Ordered<T>, queued: Queued<T>) -> Emitted {
+    pub(crate) fn emit_ordered(&self, ordered: &Ordered, queued: Queued<T>) -> Emitted {
         if ordered.try_claim() {
             return self.dispatch_turn(ordered, |core| core.deliver_queued(queued));
         }
-        match ordered.claim_or_queue(queued) {
-            Claim::Claimed(queued) => {
-                self.dispatch_turn(ordered, |core| core.deliver_queued(queued))
-            }
+        match ordered.claim_or_queue(Box::new(queued)) {
+            Claim::Claimed(job) => self.dispatch_turn(ordered, |core| core.deliver_job(job)),
             Claim::Behind => self.dispatch_turn(ordered, |_| Emitted::with(EmitStatus::Deferred)),
             Claim::Queued => Emitted::with(EmitStatus::Deferred),
         }
@@ -721,7 +816,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// allocated), queued in a box otherwise.
     pub(crate) fn emit_ordered_data(
         &self,
-        ordered: &Ordered<T>,
+        ordered: &Ordered,
         data: T,
         source: Option<Cow<'static, str>>,
     ) -> Emitted {
@@ -741,7 +836,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(never)]
     fn queue_payload(
         &self,
-        ordered: &Ordered<T>,
+        ordered: &Ordered,
         data: T,
         source: Option<Cow<'static, str>>,
     ) -> Emitted {
@@ -759,7 +854,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// else goes the general way
     /// ([`emit_ordered_data`](Self::emit_ordered_data)).
     #[inline(never)]
-    pub(crate) fn emit_ordered_plain(&self, ordered: &Ordered<T>, data: T) -> Emitted {
+    pub(crate) fn emit_ordered_plain(&self, ordered: &Ordered, data: T) -> Emitted {
         if !ordered.try_claim() {
             return self.queue_payload(ordered, data, None);
         }
@@ -787,13 +882,14 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Holding the turn: `first`, then whatever was queued meanwhile, then
     /// the turn is released.
-    fn dispatch_turn(&self, ordered: &Ordered<T>, first: impl FnOnce(&Self) -> Emitted) -> Emitted {
+    fn dispatch_turn(&self, ordered: &Ordered, first: impl FnOnce(&Self) -> Emitted) -> Emitted {
         /// Gives the turn up if a dispatch unwinds (receivers' panics are
         /// caught, so only a bug gets here); the queue, with anything not
         /// delivered put back at its front, is left for the next
         /// dispatcher, which delivers it before its own event.
-        struct Turn<'a, T>(&'a Ordered<T>, bool);
-        impl<T> Drop for Turn<'_, T> {
+        struct Turn<'a>(&'a Ordered, bool);
+        impl Drop for Turn<'_> {
+            #[inline]
             fn drop(&mut self) {
                 if self.1 {
                     self.0.abandon();
@@ -812,12 +908,12 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// Delivers what was queued while this thread held the turn.
     #[cold]
     #[inline(never)]
-    fn deliver_batch(&self, ordered: &Ordered<T>, batch: VecDeque<Queued<T>>) {
+    fn deliver_batch(&self, ordered: &Ordered, batch: VecDeque<Job>) {
         /// If a delivery unwinds (receivers' panics are caught, so only a
         /// bug gets here), the events not yet delivered go back to the
         /// front of the queue, in order, for the next dispatcher.
-        struct Rest<'a, T>(&'a Ordered<T>, VecDeque<Queued<T>>);
-        impl<T> Drop for Rest<'_, T> {
+        struct Rest<'a>(&'a Ordered, VecDeque<Job>);
+        impl Drop for Rest<'_> {
             fn drop(&mut self) {
                 if !self.1.is_empty() {
                     self.0.requeue_front(std::mem::take(&mut self.1));
@@ -825,8 +921,8 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
         }
         let mut rest = Rest(ordered, batch);
-        while let Some(queued) = rest.1.pop_front() {
-            self.deliver_queued(queued);
+        while let Some(job) = rest.1.pop_front() {
+            self.deliver_job(job);
         }
     }
 
@@ -1133,19 +1229,27 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// A signal's state, with no receivers.
     pub(crate) fn new(name: &'static str, ordered: bool) -> Self {
         Core {
-            base: Base {
-                name,
-                // Relaxed: only uniqueness matters, which the RMW gives.
-                id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
-                subs: Subscribers::new(),
-                state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
-                seq: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-            },
+            base: Base::new(name, ordered),
             extras: OnceLock::new(),
             ordered: ordered.then(|| {
                 Box::new(Ordered { turn: AtomicU8::new(0), queue: Mutex::new(VecDeque::new()) })
             }),
+        }
+    }
+}
+
+impl Base {
+    /// The untyped state of a new signal.
+    #[inline(never)]
+    fn new(name: &'static str, ordered: bool) -> Self {
+        Base {
+            name,
+            // Relaxed: only uniqueness matters, which the RMW gives.
+            id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
+            subs: Subscribers::new(),
+            state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
+            seq: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }
     }
 }

@@ -37,7 +37,6 @@ mod extras;
 mod loom_tests;
 
 pub use self::core::LARGE_PAYLOAD;
-use self::core::widened;
 pub(crate) use self::core::{Base, Core, panic_message};
 
 /// How a signal dispatches; see [`Signal`](Signal#dispatch-and-ordering).
@@ -305,89 +304,32 @@ impl<T: Send + Sync + 'static> Signal<T> {
         self.connect_handler(receiver.into_handler(), options, type_name::<F>(), true).0
     }
 
-    /// Connects `handler` — every connect ends here. A receiver with an
-    /// identity (a function item, a `#[receiver]`, an explicit
-    /// [`key`](ConnectOptions::key)) that is already connected is not
-    /// connected again: the existing connection is returned, its source
-    /// filter widened to accept the new one's sources too (any source
-    /// absorbs the others), as Blinker does. Returns the connection and,
-    /// for a new receiver, what to report on `mesh.receiver.connected`
-    /// (reported here when `announce`).
+    /// Connects `handler` (see [`Base::connect_slot`], where every
+    /// connect ends): returns the connection and, for a new receiver, what
+    /// to report on `mesh.receiver.connected` (reported here when
+    /// `announce`).
     pub(crate) fn connect_handler<H: Handler<T>>(
         &self,
         handler: H,
-        mut options: ConnectOptions,
+        options: ConnectOptions,
         default_name: &'static str,
         announce: bool,
     ) -> (Connection, Option<ReceiverInfo>) {
         let priority = options.priority;
         let key = options.key.clone().map(Key::Named).or_else(|| handler.key());
-        let (id, new) = match key {
-            None => (self.core.insert(priority, make_slot(handler, options, default_name)), true),
-            Some(key) => {
-                let mut handler = Some(handler);
-                let (id, new) = self.core.insert_unique(
-                    priority,
-                    &|e| e.0.key() == Some(&key),
-                    &mut |existing| {
-                        let Some(old) = existing else {
-                            let (handler, options) =
-                                (handler.take()?, std::mem::take(&mut options));
-                            return Some(make_slot(handler, options, default_name));
-                        };
-                        let sources = widened(old.0.sources(), &options.sources)?;
-                        let options = ConnectOptions {
-                            sources,
-                            name: Some(old.0.name().clone()),
-                            once: old.0.is_once(),
-                            ..std::mem::take(&mut options)
-                        };
-                        Some(make_slot(handler.take()?, options, default_name))
-                    },
-                );
-                // An unused handler (user captures) drops here, unlocked.
-                drop(handler);
-                if !new {
-                    // A replaced entry may be held by this thread's cache.
-                    crate::local::evict(self.core.id);
-                }
-                (id, new)
-            }
-        };
-        self.connected(id, new, priority, announce)
+        let mut handler = Some(handler);
+        let (id, new) = self.core.connect_slot(options, key, &mut |options| {
+            Some(make_slot(handler.take()?, options, default_name))
+        });
+        // An unused handler (user captures) drops here, unlocked.
+        drop(handler);
+        let info = self.core.connected(id, new, priority, announce);
+        (self.connection(id), info)
     }
 
-    /// The end of every connect, the same for every receiver type (so
-    /// instantiated once per payload type, issue 14): the connection, and
-    /// what to report on `mesh.receiver.connected` for a new receiver
-    /// (reported here when `announce`).
-    #[inline(never)]
-    fn connected(
-        &self,
-        id: u64,
-        new: bool,
-        priority: i32,
-        announce: bool,
-    ) -> (Connection, Option<ReceiverInfo>) {
-        let mut info = None;
-        if new && (!announce || observe::wants_connected()) {
-            let snap = self.core.subs.load();
-            info = snap
-                .keys()
-                .iter()
-                .position(|&(i, _)| i == id)
-                .map(|at| ReceiverInfo::of(id, priority, &snap.items()[at]));
-        }
-        if announce {
-            if let Some(info) = info.take() {
-                observe::connected(self.core.name, self.core.id, info);
-            }
-            // Connecting also clears out weak receivers whose object is
-            // gone, so a signal that is connected to but never emitted does
-            // not accumulate them.
-            self.core.prune();
-        }
-        (Connection { signal: Arc::downgrade(&self.core) as std::sync::Weak<dyn Detach>, id }, info)
+    /// The handle to receiver `id`.
+    fn connection(&self, id: u64) -> Connection {
+        Connection { signal: Arc::downgrade(&self.core) as std::sync::Weak<dyn Detach>, id }
     }
 
     /// [`connect_with`](Self::connect_with) without the
