@@ -204,11 +204,19 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
     };
     let payload_at_arg = quote_spanned!(span=> __MeshPayload);
     let result = quote_spanned!(ret_span=> __mesh_result::<#ret_ty>);
+    // The closure captures nothing: cast to a plain function pointer, the
+    // receiver's type is the same for every `#[receiver]` of the event
+    // type (and argument shape), so the connect path and the receiver's
+    // slot are compiled once per event type, not once per receiver
+    // function (issue 14). The cost: one indirect call per delivery.
+    let fn_ptr = quote! {
+        fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>
+    };
     let connect = quote! {
         #krate::__private::connect_static::<#payload_at_arg, _, _>(
             signal,
             options,
-            |arg: &#arg| #result(#ident(arg)),
+            (|arg: &#arg| #result(#ident(arg))) as #fn_ptr,
         )
     };
     quote! {
