@@ -95,7 +95,8 @@
 // type) and justified where it is: a subscriber list stores receivers
 // type-erased (`receiver::Entry`) and the dispatch loops call them with
 // the payload's type restored (`receiver::call`, `receiver::call_payload`,
-// `TypedSlot::call`, and their two callers in `signal/core.rs`).
+// `TypedSlot::call`, their callers in `signal/core.rs`, and
+// `Base::run_payload_shared`, the dispatch loop all payload types share).
 #![deny(unsafe_code)]
 
 // Lets the macros' `::mesh::…` paths resolve inside this crate too.

@@ -15,8 +15,11 @@
 //!
 //! # Design
 //!
-//! Each thread owns [`WAYS`] slots, direct-mapped by the signal's id
-//! (unique in the process, never reused). A slot holds the signal id, the
+//! Each thread owns a slot for each registered signal (named signals and
+//! event types' static signals, which live as long as the process: their
+//! ids carry an index, see [`registered_id`]) and [`WAYS`] slots shared by
+//! every other signal, direct-mapped by the signal's id (unique in the
+//! process, never reused). A slot holds the signal id, the
 //! snapshot version it was loaded at and an `Arc` of it (every signal's
 //! snapshot has the same type, whatever its payload type). An emit:
 //!
@@ -59,15 +62,17 @@
 //!   that signal, when the dispatch ends), so on one thread a disconnected
 //!   receiver is dropped when `disconnect` returns;
 //! * another thread that emitted on the signal keeps at most one snapshot
-//!   per slot, [`WAYS`] in all, until it emits again on that signal or on
-//!   one sharing the slot, calls [`release_thread_cache`], or exits.
+//!   per slot — one per registered signal it emitted on, [`WAYS`] for all
+//!   other signals — until it emits again on that signal (or one sharing
+//!   the slot), calls [`release_thread_cache`], or exits.
 //!
 //! [`Signal::emit`]: crate::Signal::emit
 //! [`Publisher`]: crate::Publisher
 //! [`Subscribers::load_full`]: crate::subscribers::Subscribers::load_full
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::receiver::SlotRef;
 use crate::subscribers::{Snapshot, Subscribers};
@@ -107,37 +112,118 @@ impl Slot {
     }
 }
 
+/// Slots per chunk of dedicated slots.
+const CHUNK: usize = 64;
+/// Chunks of dedicated slots: registered signals beyond `CHUNK * CHUNKS`
+/// share the direct-mapped slots.
+const CHUNKS: usize = 64;
+
+/// [`Signal::id`](crate::Signal::id) bit of a registered signal: the rest
+/// of the id is its index among registered signals, which is its
+/// dedicated slot.
+const REGISTERED: u64 = 1 << 63;
+
+/// A thread's cache.
+struct Cache {
+    /// Direct-mapped by signal id: anonymous signals, testing scopes'.
+    ways: [Slot; WAYS],
+    /// One slot per registered signal (named, static: they live as long
+    /// as the process), by index, in chunks allocated when the thread
+    /// first emits on a signal of the chunk: a program that emits round
+    /// robin over hundreds of event types hits its cache on every emit
+    /// instead of evicting (issue 14, C5). A chunk is `CHUNK` slots of
+    /// ~64 bytes.
+    dedicated: [OnceCell<Box<[Slot; CHUNK]>>; CHUNKS],
+}
+
+impl Cache {
+    /// The shared slot of signal `id`.
+    #[inline(always)]
+    fn slot(&self, id: u64) -> &Slot {
+        &self.ways[id as usize % WAYS]
+    }
+
+    /// The dedicated slot of signal `id`, if it is registered (and among
+    /// the first `CHUNK * CHUNKS`).
+    fn dedicated(&self, id: u64) -> Option<&Slot> {
+        self.dedicated_in(id, true)
+    }
+
+    /// The dedicated slot of `id`, with its chunk allocated if `allocate`
+    /// (else `None` when the chunk was never used).
+    fn dedicated_in(&self, id: u64, allocate: bool) -> Option<&Slot> {
+        if id & REGISTERED == 0 {
+            return None;
+        }
+        let index = (id & !REGISTERED) as usize;
+        let cell = self.dedicated.get(index / CHUNK)?;
+        let chunk = if allocate { cell.get_or_init(new_chunk) } else { cell.get()? };
+        Some(&chunk[index % CHUNK])
+    }
+
+    /// Every slot this thread has.
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        let dedicated = self.dedicated.iter().filter_map(OnceCell::get).flat_map(|c| c.iter());
+        self.ways.iter().chain(dedicated)
+    }
+}
+
+#[cold]
+fn new_chunk() -> Box<[Slot; CHUNK]> {
+    Box::new([const { Slot::empty() }; CHUNK])
+}
+
 thread_local! {
-    static CACHE: [Slot; WAYS] = const { [const { Slot::empty() }; WAYS] };
+    static CACHE: Cache = const {
+        Cache {
+            ways: [const { Slot::empty() }; WAYS],
+            dedicated: [const { OnceCell::new() }; CHUNKS],
+        }
+    };
+}
+
+/// The id of a new registered signal (unique, never reused, as every
+/// signal id): [`REGISTERED`] and its index among registered signals.
+pub(crate) fn registered_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    // Relaxed: only uniqueness matters, which the RMW gives.
+    REGISTERED | NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Runs `f` on the current snapshot of `subs`, the list of signal `id`,
 /// from this thread's cache when it is current (see the module docs).
+///
+/// `f`'s second argument says which of its two copies runs: `true` in the
+/// copy inlined here (a hit in the shared slot), `false` in the one
+/// compiled into the miss path. A caller can pick a dispatch loop inlined
+/// for the first and shared by all payload types for the second, so a
+/// program emitting round robin over hundreds of types runs one loop, not
+/// hundreds (issue 14, C5).
 #[inline(always)]
 pub(crate) fn with_snapshot<R>(
     subs: &Subscribers<SlotRef>,
     id: u64,
-    f: impl FnOnce(&Snapshot<SlotRef>) -> R,
+    f: impl FnOnce(&Snapshot<SlotRef>, bool) -> R,
 ) -> R {
     // Under loom the cache is bypassed: the version-then-snapshot protocol
     // it relies on is modelled in `subscribers.rs`.
     #[cfg(loom)]
     if true {
         let _ = id;
-        return f(&subs.load());
+        return f(&subs.load(), false);
     }
     // Acquire, before the slot is looked at: see the module docs.
     let version = subs.version();
     let mut f = Some(f);
     let hit = CACHE.try_with(|cache| {
-        let slot = &cache[id as usize % WAYS];
+        let slot = cache.slot(id);
         let guard = slot.entry.try_borrow().ok()?;
         let entry = guard.as_ref()?;
         if entry.id != id || entry.version != version {
             return None;
         }
         slot.hot.set(true);
-        let r = f.take().map(|f| f(&entry.snap));
+        let r = f.take().map(|f| f(&entry.snap, true));
         drop(guard);
         if slot.evict.get() {
             evict_slot(slot);
@@ -152,41 +238,70 @@ pub(crate) fn with_snapshot<R>(
     }
 }
 
-/// The slot is empty, another signal's, or stale: load the snapshot and
-/// (unless the signal is changing, or the slot is borrowed) keep it. Only
-/// the dispatch is compiled per payload type; deciding and keeping are
-/// not ([`load`], [`keep`]).
+/// The shared slot is empty, another signal's, or stale: walk the
+/// signal's dedicated slot if it has a current one, else load the
+/// snapshot and (unless the signal is changing, or the slot is borrowed)
+/// keep it. Only the dispatch (`f`, called once, through a trait object)
+/// is compiled per payload type; the rest is [`miss_erased`].
 #[cold]
 #[inline(never)]
 fn miss<R>(
     subs: &Subscribers<SlotRef>,
     id: u64,
     version: u64,
-    f: impl FnOnce(&Snapshot<SlotRef>) -> R,
+    f: impl FnOnce(&Snapshot<SlotRef>, bool) -> R,
 ) -> R {
+    let mut f = Some(f);
+    let mut r = None;
+    miss_erased(subs, id, version, &mut |snap| r = f.take().map(|f| f(snap, false)));
+    r.expect("a miss runs the dispatch once")
+}
+
+/// [`miss`], compiled once.
+fn miss_erased(
+    subs: &Subscribers<SlotRef>,
+    id: u64,
+    version: u64,
+    f: &mut dyn FnMut(&Snapshot<SlotRef>),
+) {
+    let hit = CACHE.try_with(|cache| {
+        let slot = cache.dedicated(id)?;
+        let guard = slot.entry.try_borrow().ok()?;
+        let entry = guard.as_ref().filter(|e| e.id == id && e.version == version)?;
+        f(&entry.snap);
+        drop(guard);
+        if slot.evict.get() {
+            evict_slot(slot);
+        }
+        Some(())
+    });
+    if let Ok(Some(())) = hit {
+        return;
+    }
     let held = load(subs, id, version);
     let snap: &Snapshot<SlotRef> = match &held {
         Held::Borrowed(snap) => snap,
-        Held::Kept(snap) => snap,
+        Held::Kept(snap, _) => snap,
     };
-    let r = f(snap);
+    f(snap);
     keep(subs, id, version, held);
-    r
 }
 
 /// A snapshot loaded on a miss.
 enum Held {
     /// Walked, then let go: the slot stays as it is.
     Borrowed(crate::subscribers::Loaded<SlotRef>),
-    /// Walked, then kept in the slot (unless the signal changed meanwhile).
-    Kept(Arc<Snapshot<SlotRef>>),
+    /// Walked, then kept (unless the signal changed meanwhile) in the
+    /// signal's dedicated slot, if it has one, and in the shared slot if
+    /// the flag says so.
+    Kept(Arc<Snapshot<SlotRef>>, bool),
 }
 
 /// [`miss`]'s first half: whether to keep the snapshot, and the load.
 fn load(subs: &Subscribers<SlotRef>, id: u64, version: u64) -> Held {
     let keep = CACHE
         .try_with(|cache| {
-            let slot = &cache[id as usize % WAYS];
+            let slot = cache.slot(id);
             let Ok(mut entry) = slot.entry.try_borrow_mut() else {
                 // An outer emit walks this slot: leave it.
                 return false;
@@ -218,12 +333,16 @@ fn load(subs: &Subscribers<SlotRef>, id: u64, version: u64) -> Held {
             keep
         })
         .unwrap_or(false);
-    if keep { Held::Kept(subs.load_full()) } else { Held::Borrowed(subs.load()) }
+    if keep || id & REGISTERED != 0 {
+        Held::Kept(subs.load_full(), keep)
+    } else {
+        Held::Borrowed(subs.load())
+    }
 }
 
 /// [`miss`]'s second half, after the dispatch: keeps the snapshot.
 fn keep(subs: &Subscribers<SlotRef>, id: u64, version: u64, held: Held) {
-    let Held::Kept(snap) = held else { return };
+    let Held::Kept(snap, shared) = held else { return };
     if subs.version() != version {
         // The receivers changed during the dispatch (a receiver
         // disconnected itself, a one-shot was spent): this snapshot may
@@ -232,7 +351,20 @@ fn keep(subs: &Subscribers<SlotRef>, id: u64, version: u64, held: Held) {
         return;
     }
     let _ = CACHE.try_with(|cache| {
-        let slot = &cache[id as usize % WAYS];
+        if let Some(slot) = cache.dedicated(id) {
+            if let Ok(mut entry) = slot.entry.try_borrow_mut() {
+                // Unless a nested emit filled it meanwhile at this version.
+                if entry.as_ref().is_none_or(|e| e.version != version) {
+                    let old = entry.replace(Entry { id, version, snap: snap.clone() });
+                    drop(entry);
+                    drop(old);
+                }
+            }
+        }
+        if !shared {
+            return;
+        }
+        let slot = cache.slot(id);
         if let Ok(mut entry) = slot.entry.try_borrow_mut() {
             // Unless a nested emit filled it meanwhile with this signal.
             if entry.as_ref().is_none_or(|e| e.id != id) {
@@ -263,14 +395,15 @@ fn evict_slot(slot: &Slot) {
 /// receivers changed (or it is being dropped) on this thread.
 pub(crate) fn evict(id: u64) {
     let _ = CACHE.try_with(|cache| {
-        let slot = &cache[id as usize % WAYS];
-        let mine = match slot.entry.try_borrow() {
-            Ok(entry) => entry.as_ref().is_some_and(|e| e.id == id),
-            // Borrowed: an emit walks it, maybe of this signal.
-            Err(_) => true,
-        };
-        if mine {
-            evict_slot(slot);
+        for slot in std::iter::once(cache.slot(id)).chain(cache.dedicated_in(id, false)) {
+            let mine = match slot.entry.try_borrow() {
+                Ok(entry) => entry.as_ref().is_some_and(|e| e.id == id),
+                // Borrowed: an emit walks it, maybe of this signal.
+                Err(_) => true,
+            };
+            if mine {
+                evict_slot(slot);
+            }
         }
     });
 }
@@ -278,8 +411,9 @@ pub(crate) fn evict(id: u64) {
 /// Drops every receiver snapshot this thread caches.
 ///
 /// [`Signal::emit`](crate::Signal::emit) keeps, per thread, the receiver
-/// list of the last few signals it emitted on, so the next emit checks it
-/// with one load instead of loading it anew. A receiver disconnected on
+/// list of each named signal and event type it emitted on, and of the last
+/// few other signals, so the next emit checks it with one load instead of
+/// loading it anew. A receiver disconnected on
 /// another thread is never called again, but its closure (and what it
 /// captured) is dropped only once every thread that cached a list holding
 /// it has emitted on that signal again, exited, or called this. The thread
@@ -306,7 +440,7 @@ pub(crate) fn evict(id: u64) {
 /// ```
 pub fn release_thread_cache() {
     let _ = CACHE.try_with(|cache| {
-        for slot in cache {
+        for slot in cache.slots() {
             evict_slot(slot);
         }
     });
@@ -319,8 +453,12 @@ mod tests {
     /// The version this thread caches for signal `id`, if any.
     pub(crate) fn cached(id: u64) -> Option<u64> {
         CACHE.with(|cache| {
-            let entry = cache[id as usize % WAYS].entry.borrow();
-            entry.as_ref().filter(|e| e.id == id).map(|e| e.version)
+            let shared = cache.slot(id).entry.borrow();
+            let shared = shared.as_ref().filter(|e| e.id == id).map(|e| e.version);
+            let dedicated = cache.dedicated_in(id, false).and_then(|slot| {
+                slot.entry.borrow().as_ref().filter(|e| e.id == id).map(|e| e.version)
+            });
+            shared.max(dedicated)
         })
     }
 
@@ -469,6 +607,37 @@ mod tests {
             assert_eq!(Arc::strong_count(&held), 1, "its next emit let go");
             go.send(()).unwrap();
         });
+    }
+
+    #[test]
+    fn registered_signals_keep_their_own_slots() {
+        static NS: crate::Namespace = crate::Namespace::new("local.tests.dedicated");
+        let signals: Vec<_> = (0..4 * WAYS)
+            .map(|i| {
+                let s = NS.signal::<u8>(&format!("s{i}")).unwrap();
+                s.connect(|_: &u8| {});
+                s
+            })
+            .collect();
+        // Round robin over more signals than shared slots, twice: the first
+        // round fills each signal's own slot, the second hits every one.
+        for _ in 0..2 {
+            for s in &signals {
+                assert_eq!(s.emit(1).delivered, 1);
+            }
+        }
+        assert!(signals.iter().all(|s| cached(s.id()).is_some()), "each has its slot");
+        // An anonymous signal taking over a shared slot leaves every
+        // registered signal its own.
+        let anonymous = crate::Signal::<u8>::new();
+        anonymous.connect(|_: &u8| {});
+        for _ in 0..3 {
+            anonymous.emit(1);
+        }
+        assert!(cached(anonymous.id()).is_some());
+        assert!(signals.iter().all(|s| cached(s.id()).is_some()), "still each its own");
+        release_thread_cache();
+        assert!(signals.iter().all(|s| cached(s.id()).is_none()), "released");
     }
 
     #[test]

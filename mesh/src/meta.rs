@@ -113,9 +113,9 @@ inventory::submit! { Builtin { make: builtins } }
 
 fn make() -> MetaSignals {
     MetaSignals {
-        connected: Signal::build(CONNECTED, SignalConfig::new()),
-        disconnected: Signal::build(DISCONNECTED, SignalConfig::new()),
-        failed: Signal::build(FAILED, SignalConfig::new()),
+        connected: Signal::build(CONNECTED, SignalConfig::new(), true),
+        disconnected: Signal::build(DISCONNECTED, SignalConfig::new(), true),
+        failed: Signal::build(FAILED, SignalConfig::new(), true),
     }
 }
 

@@ -110,7 +110,7 @@ impl<T: EventType> StaticSignal<T> {
 
     /// A signal like this one, registered nowhere: for testing scopes.
     fn unregistered(&self) -> Signal<T> {
-        let signal = Signal::build(T::NAME, self.config);
+        let signal = Signal::build(T::NAME, self.config, false);
         if let Some(debug) = (self.debug)() {
             signal.set_debug(debug);
         }

@@ -249,7 +249,7 @@ pub(crate) fn register<T: Send + Sync + 'static>(
     config: SignalConfig,
 ) -> Result<Signal<T>, RegistryError> {
     let found = register_erased(full, config, TypeId::of::<T>(), type_name::<T>(), &|name| {
-        entry(&Signal::<T>::build(name, config))
+        entry(&Signal::<T>::build(name, config, true))
     })?;
     // The type was checked: the downcast succeeds.
     found.downcast::<T>().ok_or(RegistryError::TypeMismatch {

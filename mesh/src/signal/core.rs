@@ -64,9 +64,15 @@ use crate::sync::LockExt;
 use super::extras::Extras;
 use super::{EmitStatus, Emitted, SignalConfig};
 
-/// The next [`Signal::id`].
-pub(crate) static NEXT_SIGNAL_ID: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(1);
+/// The next [`Signal::id`] of a signal that is not registered (registered
+/// signals' ids come from [`local::registered_id`]).
+static NEXT_SIGNAL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A fresh id for a signal that is not registered.
+fn next_id() -> u64 {
+    // Relaxed: only uniqueness matters, which the RMW gives.
+    NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Payloads larger than this many bytes are never passed by value below
 /// the emit call: see [`Signal::emit`](crate::Signal::emit). Smaller ones are cheaper to copy a
@@ -581,11 +587,11 @@ impl<T: Send + Sync + 'static> Core<T> {
         // fields) meet in a stack slot written field by field and copied
         // wider, a store-forwarding stall costing ~4 ns per emit (measured
         // with `perf annotate` on the comparison bench).
-        Emitted::from_bits(local::with_snapshot(&self.subs, self.id, |snap| {
+        Emitted::from_bits(local::with_snapshot(&self.subs, self.id, |snap, cached| {
             if snap.flags() & NEEDS_ENVELOPE != 0 {
                 return self.emit_enveloped(data, snap).to_bits();
             }
-            self.run_payload(snap, &data).to_bits()
+            self.run_payload_in(snap, &data, cached).to_bits()
         }))
     }
 
@@ -745,7 +751,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             return self.deliver_enveloped(data, source);
         }
         let mut data = Some((data, source));
-        let bits = local::with_snapshot(&self.subs, self.id, |snap| {
+        let bits = local::with_snapshot(&self.subs, self.id, |snap, _| {
             if snap.flags() & NEEDS_ENVELOPE != 0 {
                 return None;
             }
@@ -865,12 +871,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         // through `deliver_data`).
         self.dispatch_turn(ordered, |core| {
             let mut data = Some(data);
-            let bits = local::with_snapshot(&core.subs, core.id, |snap| {
+            let bits = local::with_snapshot(&core.subs, core.id, |snap, cached| {
                 if snap.flags() & NEEDS_ENVELOPE != 0 {
                     return None;
                 }
                 let data = data.take()?;
-                Some(core.run_payload(snap, &data).to_bits())
+                Some(core.run_payload_in(snap, &data, cached).to_bits())
             });
             match (bits, data) {
                 (Some(bits), _) => Emitted::from_bits(bits),
@@ -958,6 +964,25 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// with no envelope receiver: the hot path.
     #[inline(always)]
     pub(crate) fn run_payload(&self, snap: &Snapshot<SlotRef>, data: &T) -> Emitted {
+        self.run_payload_in(snap, data, true)
+    }
+
+    /// [`run_payload`](Self::run_payload) with the loop inlined here if
+    /// `inline`, else the one loop shared by every payload type
+    /// ([`Base::run_payload_shared`]; see `local::with_snapshot`).
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    pub(crate) fn run_payload_in(
+        &self,
+        snap: &Snapshot<SlotRef>,
+        data: &T,
+        inline: bool,
+    ) -> Emitted {
+        if !inline {
+            // SAFETY: `snap` is this signal's, whose entries are made for
+            // `T` (`Base::subs`), and `data` is a `T`.
+            return unsafe { self.base.run_payload_shared(snap, data as *const T as *const ()) };
+        }
         let notes = Notes::new();
         // SAFETY: `snap` is this signal's, whose entries are made for `T`
         // (`Base::subs`).
@@ -981,6 +1006,25 @@ impl<T: Send + Sync + 'static> Core<T> {
 }
 
 impl Base {
+    /// [`Core::run_payload`] compiled once for every payload type: `data`
+    /// is the payload, type-erased.
+    ///
+    /// # Safety
+    ///
+    /// `data` points to a live payload of the type the entries of `snap`
+    /// were made for (it is the snapshot of that `Core<T>`'s list).
+    #[inline(never)]
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn run_payload_shared(
+        &self,
+        snap: &Snapshot<SlotRef>,
+        data: *const (),
+    ) -> Emitted {
+        let notes = Notes::new();
+        // SAFETY: this function's contract.
+        self.walk(snap, &notes, |slot| unsafe { slot.call_payload_erased(data, &notes) })
+    }
+
     /// The dispatch loop: one dynamic call per receiver inside a single
     /// `catch_unwind`, and nothing else. Receivers that do not simply
     /// deliver leave [`Notes`], settled after the loop; a panic is noted
@@ -1227,9 +1271,9 @@ pub(crate) fn number<T>(event: &mut Arc<Event<T>>, seq: u64) {
 
 impl<T: Send + Sync + 'static> Core<T> {
     /// A signal's state, with no receivers.
-    pub(crate) fn new(name: &'static str, ordered: bool) -> Self {
+    pub(crate) fn new(name: &'static str, ordered: bool, registered: bool) -> Self {
         Core {
-            base: Base::new(name, ordered),
+            base: Base::new(name, ordered, registered),
             extras: OnceLock::new(),
             ordered: ordered.then(|| {
                 Box::new(Ordered { turn: AtomicU8::new(0), queue: Mutex::new(VecDeque::new()) })
@@ -1241,11 +1285,10 @@ impl<T: Send + Sync + 'static> Core<T> {
 impl Base {
     /// The untyped state of a new signal.
     #[inline(never)]
-    fn new(name: &'static str, ordered: bool) -> Self {
+    fn new(name: &'static str, ordered: bool, registered: bool) -> Self {
         Base {
             name,
-            // Relaxed: only uniqueness matters, which the RMW gives.
-            id: NEXT_SIGNAL_ID.fetch_add(1, Ordering::Relaxed),
+            id: if registered { local::registered_id() } else { next_id() },
             subs: Subscribers::new(),
             state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
             seq: AtomicU64::new(0),

@@ -252,11 +252,13 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// A new anonymous signal with the given configuration.
     pub fn with_config(config: SignalConfig) -> Self {
-        Self::build("", config)
+        Self::build("", config, false)
     }
 
-    pub(crate) fn build(name: &'static str, config: SignalConfig) -> Self {
-        let signal = Signal { core: Arc::new(Core::new(name, config.ordered)) };
+    /// A new signal; a `registered` one (it lives as long as the process,
+    /// in the registry) gets a thread-cache slot of its own (see `local`).
+    pub(crate) fn build(name: &'static str, config: SignalConfig, registered: bool) -> Self {
+        let signal = Signal { core: Arc::new(Core::new(name, config.ordered, registered)) };
         if config.history > 0 {
             signal.set_history_capacity(config.history);
         }
