@@ -52,11 +52,9 @@ fn a_million_emits_into_a_history_of_1024() {
     // Steady state: each new envelope replaces an evicted one. (The counter
     // is process-wide, so allow a page for the test harness's own threads.)
     assert!(after - before <= 4096, "history grew by {} bytes", after - before);
-    // And the ring itself: CAP envelopes (Arc header + Event) plus a slot
-    // each (a fat pointer: the ring stores its envelopes type-erased, so
-    // its code is compiled once for every payload type).
+    // And the ring itself: CAP envelopes (Arc header + Event) plus a slot each.
     let per_event = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Event<Reading>>();
-    let bound = CAP * (per_event + 2 * std::mem::size_of::<usize>());
+    let bound = CAP * (per_event + std::mem::size_of::<usize>());
     s.clear_history();
     s.set_history_capacity(0);
     let freed = after - LIVE.load(Ordering::Relaxed);

@@ -264,21 +264,33 @@ fn miss_erased(
     version: u64,
     f: &mut dyn FnMut(&Snapshot<SlotRef>),
 ) {
+    // The shared slot's policy runs on every miss, so a registered signal
+    // that is emitted often wins its shared slot back (the fast path)
+    // even while its dedicated slot serves its misses.
+    let shared = shared_keep(id, version);
     let hit = CACHE.try_with(|cache| {
         let slot = cache.dedicated(id)?;
         let guard = slot.entry.try_borrow().ok()?;
         let entry = guard.as_ref().filter(|e| e.id == id && e.version == version)?;
         f(&entry.snap);
+        let promote = shared.then(|| entry.snap.clone());
         drop(guard);
         if slot.evict.get() {
             evict_slot(slot);
         }
-        Some(())
+        Some(promote)
     });
-    if let Ok(Some(())) = hit {
+    if let Ok(Some(promote)) = hit {
+        if let Some(snap) = promote {
+            keep(subs, id, version, Held::Kept(snap, true));
+        }
         return;
     }
-    let held = load(subs, id, version);
+    let held = if shared || id & REGISTERED != 0 {
+        Held::Kept(subs.load_full(), shared)
+    } else {
+        Held::Borrowed(subs.load())
+    };
     let snap: &Snapshot<SlotRef> = match &held {
         Held::Borrowed(snap) => snap,
         Held::Kept(snap, _) => snap,
@@ -297,9 +309,10 @@ enum Held {
     Kept(Arc<Snapshot<SlotRef>>, bool),
 }
 
-/// [`miss`]'s first half: whether to keep the snapshot, and the load.
-fn load(subs: &Subscribers<SlotRef>, id: u64, version: u64) -> Held {
-    let keep = CACHE
+/// Whether a miss keeps its snapshot in the shared slot of `id` (see the
+/// module docs); an older snapshot of `id` there is dropped at once.
+fn shared_keep(id: u64, version: u64) -> bool {
+    CACHE
         .try_with(|cache| {
             let slot = cache.slot(id);
             let Ok(mut entry) = slot.entry.try_borrow_mut() else {
@@ -332,12 +345,7 @@ fn load(subs: &Subscribers<SlotRef>, id: u64, version: u64) -> Held {
             }
             keep
         })
-        .unwrap_or(false);
-    if keep || id & REGISTERED != 0 {
-        Held::Kept(subs.load_full(), keep)
-    } else {
-        Held::Borrowed(subs.load())
-    }
+        .unwrap_or(false)
 }
 
 /// [`miss`]'s second half, after the dispatch: keeps the snapshot.

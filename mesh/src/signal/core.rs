@@ -471,7 +471,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             Some(extras) => {
                 let mut ring = extras.history();
                 number(event, self.next_seq());
-                let evicted = ring.push(event.clone() as super::extras::Stored);
+                let evicted = ring.push(event.clone());
                 drop(ring);
                 // Outside the lock: it may hold the last reference to a payload.
                 drop(evicted);

@@ -26,21 +26,13 @@ use crate::sync::LockExt;
 use super::Signal;
 use super::core::{Core, HISTORY, MIDDLEWARE};
 
-/// An envelope in a signal's history: an `Arc<Event<T>>` of the signal's
-/// payload type, type-erased so the ring (pushing, evicting, resizing,
-/// dropping) is compiled once, not once per payload type (issue 14).
-/// Readers cast back with [`typed`].
-pub(crate) type Stored = Arc<dyn std::any::Any + Send + Sync>;
-
-/// The envelopes of a history snapshot, with their type back.
-pub(crate) fn typed<T: Send + Sync + 'static>(stored: Vec<Stored>) -> Vec<Arc<Event<T>>> {
-    // A signal's ring holds its own payload type only: every cast succeeds.
-    stored.into_iter().filter_map(|e| e.downcast::<Event<T>>().ok()).collect()
-}
-
 /// A signal's history, middleware and payload formatter.
+///
+/// The history ring stays typed (compiled once per payload type): erased,
+/// each slot would be a fat pointer, 8 bytes more per retained envelope
+/// (issue 9, P8: payload + 128 bytes per history slot).
 pub(crate) struct Extras<T> {
-    pub(crate) history: Mutex<Ring<Stored>>,
+    pub(crate) history: Mutex<Ring<Arc<Event<T>>>>,
     /// Each entry a `Box<dyn Middleware<T>>`, type-erased so the chain
     /// is compiled once (issue 14); cast back in `Core::run_middleware`.
     pub(crate) middleware: Arc<Chain<dyn std::any::Any + Send + Sync>>,
@@ -60,7 +52,7 @@ impl<T: 'static> Extras<T> {
         }
     }
 
-    pub(crate) fn history(&self) -> MutexGuard<'_, Ring<Stored>> {
+    pub(crate) fn history(&self) -> MutexGuard<'_, Ring<Arc<Event<T>>>> {
         self.history.locked()
     }
 
@@ -74,8 +66,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// The retained envelopes, oldest first (empty without history).
     pub fn history(&self) -> Vec<Arc<Event<T>>> {
-        let stored = self.core().extras.get().map(|x| x.history().snapshot());
-        typed(stored.unwrap_or_default())
+        self.core().extras.get().map(|x| x.history().snapshot()).unwrap_or_default()
     }
 
     /// How many envelopes the history keeps (0: none).
@@ -253,7 +244,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let priority = options.priority;
         let inner = make_slot(receiver.into_handler(), options, std::any::type_name::<F>());
         let ring = extras.history();
-        let history = typed::<T>(ring.snapshot());
+        let history = ring.snapshot();
         let first_live = history.last().map_or(0, |e| e.seq) + 1;
         let slot = Arc::new(Replaying {
             inner,
