@@ -10,7 +10,8 @@
 //! Forms (the first argument): `signal`, `publisher`, `static` (one
 //! payload-only receiver), `envelope` (`Signal::emit` to one `&Event<T>`
 //! receiver), `ordered` (`Signal::emit` on an ordered signal, one
-//! receiver), `signal0`, `publisher0`, `static0` (no receiver). The second
+//! receiver), `receiver` (an event type's `.emit()` to one `#[receiver]`
+//! function, where `static` connects a closure), `signal0`, `publisher0`, `static0` (no receiver). The second
 //! argument is the number of emits (default 1,000,000). The program's own
 //! setup is the same for every form, so the difference between two forms'
 //! totals over the number of emits is the difference per emit. Without
@@ -31,6 +32,16 @@ mesh::namespace!(LOOP = "loop");
 #[mesh::signal(namespace = LOOP, name = "tick")]
 #[derive(Clone, Copy, Debug)]
 struct Tick(u64);
+
+/// The `receiver` form's event type.
+#[mesh::signal(namespace = LOOP, name = "beat")]
+#[derive(Clone, Copy, Debug)]
+struct Beat(u64);
+
+#[mesh::receiver]
+fn on_beat(b: &Beat) {
+    add(b.0);
+}
 
 fn add(x: u64) {
     SINK.store(SINK.load(Relaxed).wrapping_add(x), Relaxed);
@@ -64,6 +75,11 @@ fn run(form: &str, k: u64) {
                 Tick(black_box(1)).emit();
             }
         }
+        "receiver" => {
+            for _ in 0..k {
+                Beat(black_box(1)).emit();
+            }
+        }
         _ => {
             for _ in 0..k {
                 s.emit(black_box(1));
@@ -85,6 +101,7 @@ fn main() {
         "static",
         "envelope",
         "ordered",
+        "receiver",
         "signal0",
         "publisher0",
         "static0",

@@ -209,15 +209,17 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
     // type (and argument shape), so the connect path and the receiver's
     // slot are compiled once per event type, not once per receiver
     // function (issue 14). The cost: one indirect call per delivery.
-    let fn_ptr = quote! {
-        fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>
+    // A function without a return type is connected as `fn(&Arg)`: no
+    // result to pass back and test on every delivery.
+    let receiver = match &spec.func.sig.output {
+        ReturnType::Default => quote!((|arg: &#arg| #ident(arg)) as fn(&#arg)),
+        ReturnType::Type(..) => quote! {
+            (|arg: &#arg| #result(#ident(arg)))
+                as fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>
+        },
     };
     let connect = quote! {
-        #krate::__private::connect_static::<#payload_at_arg, _, _>(
-            signal,
-            options,
-            (|arg: &#arg| #result(#ident(arg))) as #fn_ptr,
-        )
+        #krate::__private::connect_static::<#payload_at_arg, _, _>(signal, options, #receiver)
     };
     quote! {
         #[doc(hidden)]
