@@ -101,6 +101,150 @@ impl<I: Clone> Ring<I> {
     }
 }
 
+/// One signal's history: a [`Ring`] of `Arc<Event<T>>`, stored as bare
+/// addresses so the ring's code (append, evict, resize, clear, snapshot,
+/// drop) is compiled once for every payload type (issue 14: it was ~4.5
+/// KB of machine code per event type), with a slot as small as a typed
+/// `Arc` (one word: issue 9's P8 bounds a history slot; a type-erased
+/// `Arc<dyn Any>` would be two). Typed only at the edges: what goes in is
+/// an `Arc<Event<T>>`, what comes out (a snapshot) too, and what leaves
+/// the ring otherwise is dropped through the two functions of `T`'s
+/// [`Ops`].
+pub(crate) struct Envelopes<T> {
+    raw: Raw,
+    /// Owns `Arc<Event<T>>`s: `Send`/`Sync` as they are.
+    _owns: std::marker::PhantomData<Arc<crate::event::Event<T>>>,
+}
+
+/// The untyped ring of [`Envelopes`]. Invariant: every address in `ring`
+/// came from `Arc::into_raw` of an `Arc<Event<T>>` whose strong count it
+/// owns, `T` the type `ops` was made for.
+struct Raw {
+    ring: Ring<usize>,
+    ops: &'static Ops,
+}
+
+/// How to release and share an envelope of one payload type.
+struct Ops {
+    /// Gives up the strong count an address owns.
+    release: unsafe fn(usize),
+    /// Takes one more strong count for an address.
+    share: unsafe fn(usize),
+}
+
+/// [`Ops`] of `T`.
+struct OpsOf<T>(std::marker::PhantomData<T>);
+
+#[allow(unsafe_code)]
+impl<T> OpsOf<T> {
+    const OPS: Ops = Ops { release: Self::release, share: Self::share };
+
+    /// # Safety
+    ///
+    /// `addr` came from `Arc::into_raw` of an `Arc<Event<T>>` and owns one
+    /// strong count, which this gives up.
+    unsafe fn release(addr: usize) {
+        // SAFETY: this function's contract.
+        drop(unsafe { Arc::from_raw(addr as *const crate::event::Event<T>) });
+    }
+
+    /// # Safety
+    ///
+    /// `addr` came from `Arc::into_raw` of an `Arc<Event<T>>` that is
+    /// still alive.
+    unsafe fn share(addr: usize) {
+        // SAFETY: this function's contract.
+        unsafe { Arc::increment_strong_count(addr as *const crate::event::Event<T>) }
+    }
+}
+
+/// Envelopes that left a ring, released when this drops (outside the
+/// ring's lock: one may hold the last reference to a payload).
+pub(crate) struct Released {
+    addrs: Vec<usize>,
+    ops: &'static Ops,
+}
+
+#[allow(unsafe_code)]
+impl Drop for Released {
+    fn drop(&mut self) {
+        for &addr in &self.addrs {
+            // SAFETY: the addresses left a `Raw` with these `ops`, each
+            // with the strong count it owned (`Raw`'s invariant).
+            unsafe { (self.ops.release)(addr) }
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        drop(Released { addrs: self.ring.clear().into(), ops: self.ops });
+    }
+}
+
+impl<T: 'static> Envelopes<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let ops: &'static Ops = &OpsOf::<T>::OPS;
+        Envelopes { raw: Raw { ring: Ring::new(capacity), ops }, _owns: std::marker::PhantomData }
+    }
+
+    /// Appends, evicting the oldest beyond capacity (released when the
+    /// returned value drops).
+    pub(crate) fn push(&mut self, event: Arc<crate::event::Event<T>>) -> Released {
+        self.raw.push(Arc::into_raw(event) as usize)
+    }
+
+    /// The retained envelopes, oldest first.
+    #[allow(unsafe_code)]
+    pub(crate) fn snapshot(&self) -> Vec<Arc<crate::event::Event<T>>> {
+        let addrs = self.raw.shared();
+        // SAFETY: `shared` took one strong count for each address, which
+        // came from `Arc::into_raw` of an `Arc<Event<T>>` (`Raw`'s
+        // invariant); `from_raw` takes each count over.
+        addrs
+            .into_iter()
+            .map(|a| unsafe { Arc::from_raw(a as *const crate::event::Event<T>) })
+            .collect()
+    }
+}
+
+impl<T> Envelopes<T> {
+    pub(crate) fn capacity(&self) -> usize {
+        self.raw.ring.capacity()
+    }
+
+    /// Empties the ring (the envelopes are released when the returned
+    /// value drops).
+    pub(crate) fn clear(&mut self) -> Released {
+        Released { addrs: self.raw.ring.clear().into(), ops: self.raw.ops }
+    }
+
+    /// Changes the capacity, releasing the oldest envelopes beyond it.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) -> Released {
+        Released { addrs: self.raw.ring.set_capacity(capacity), ops: self.raw.ops }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Raw {
+    fn push(&mut self, addr: usize) -> Released {
+        let evicted = self.ring.push(addr);
+        Released { addrs: evicted.into_iter().collect(), ops: self.ops }
+    }
+
+    /// The addresses, oldest first, each with a strong count taken for the
+    /// caller.
+    fn shared(&self) -> Vec<usize> {
+        let addrs = self.ring.snapshot();
+        for &addr in &addrs {
+            // SAFETY: `addr` is in the ring, so its envelope is alive
+            // (`Raw`'s invariant).
+            unsafe { (self.ops.share)(addr) }
+        }
+        addrs
+    }
+}
+
 /// Whether the recent view is on. Relaxed: read only under `RECENT`'s
 /// lock, to keep the observer registration in step with the capacity.
 static RECENT_ON: AtomicBool = AtomicBool::new(false);
@@ -153,6 +297,33 @@ mod tests {
     use super::*;
 
     use crate::event::Event;
+
+    #[test]
+    fn envelopes_release_what_leaves_them_and_share_snapshots() {
+        let payload = Arc::new(());
+        let ev = || Arc::new(Event::new(payload.clone()));
+        let count = || Arc::strong_count(&payload) - 1;
+        let mut ring = Envelopes::new(2);
+        for _ in 0..3 {
+            drop(ring.push(ev()));
+        }
+        assert_eq!(count(), 2, "the oldest was released");
+        let snap = ring.snapshot();
+        assert_eq!((snap.len(), Arc::strong_count(&snap[0])), (2, 2), "shared, not copied");
+        drop(snap);
+        let evicted = ring.set_capacity(1);
+        assert_eq!(count(), 2, "held until the released value drops");
+        drop(evicted);
+        assert_eq!(count(), 1);
+        drop(ring.clear());
+        assert_eq!(count(), 0);
+        drop(ring.push(ev()));
+        drop(ring);
+        assert_eq!(count(), 0, "dropping the ring releases what it holds");
+        let mut off = Envelopes::new(0);
+        drop(off.push(ev()));
+        assert_eq!(count(), 0, "capacity 0 keeps nothing");
+    }
 
     fn ev(seq: u64) -> Arc<Event<u64>> {
         let mut e = Event::new(seq);

@@ -96,7 +96,9 @@
 // type-erased (`receiver::Entry`) and the dispatch loops call them with
 // the payload's type restored (`receiver::call`, `receiver::call_payload`,
 // `TypedSlot::call`, their callers in `signal/core.rs`, and
-// `Base::run_payload_shared`, the dispatch loop all payload types share).
+// `Base::run_payload_shared`, the dispatch loop all payload types share);
+// likewise a signal's history ring stores its envelopes as addresses
+// (`history::Envelopes`).
 #![deny(unsafe_code)]
 
 // Lets the macros' `::mesh::…` paths resolve inside this crate too.

@@ -13,7 +13,7 @@ use crate::loom::{AtomicBool, Mutex, MutexGuard};
 
 use crate::connection::Connection;
 use crate::event::{DebugFn, Event};
-use crate::history::Ring;
+use crate::history::Envelopes;
 use crate::middleware::{self, Chain, Middleware, MiddlewareHandle, Remove};
 use crate::observe;
 use crate::receiver::{
@@ -28,11 +28,8 @@ use super::core::{Core, HISTORY, MIDDLEWARE};
 
 /// A signal's history, middleware and payload formatter.
 ///
-/// The history ring stays typed (compiled once per payload type): erased,
-/// each slot would be a fat pointer, 8 bytes more per retained envelope
-/// (issue 9, P8: payload + 128 bytes per history slot).
 pub(crate) struct Extras<T> {
-    pub(crate) history: Mutex<Ring<Arc<Event<T>>>>,
+    pub(crate) history: Mutex<Envelopes<T>>,
     /// Each entry a `Box<dyn Middleware<T>>`, type-erased so the chain
     /// is compiled once (issue 14); cast back in `Core::run_middleware`.
     pub(crate) middleware: Arc<Chain<dyn std::any::Any + Send + Sync>>,
@@ -45,14 +42,14 @@ pub(crate) struct Extras<T> {
 impl<T: 'static> Extras<T> {
     pub(crate) fn new() -> Self {
         Extras {
-            history: Mutex::new(Ring::new(0)),
+            history: Mutex::new(Envelopes::new(0)),
             middleware: Arc::new(Subscribers::new()),
             middleware_edit: Mutex::new(()),
             debug: OnceLock::new(),
         }
     }
 
-    pub(crate) fn history(&self) -> MutexGuard<'_, Ring<Arc<Event<T>>>> {
+    pub(crate) fn history(&self) -> MutexGuard<'_, Envelopes<T>> {
         self.history.locked()
     }
 
