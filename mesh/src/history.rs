@@ -161,6 +161,9 @@ impl<T> OpsOf<T> {
 /// Envelopes that left a ring, released when this drops (outside the
 /// ring's lock: one may hold the last reference to a payload).
 pub(crate) struct Released {
+    /// What an append evicted (at most one: no allocation per emit).
+    evicted: Option<usize>,
+    /// What a resize or a clear let go.
     addrs: Vec<usize>,
     ops: &'static Ops,
 }
@@ -168,7 +171,7 @@ pub(crate) struct Released {
 #[allow(unsafe_code)]
 impl Drop for Released {
     fn drop(&mut self) {
-        for &addr in &self.addrs {
+        for &addr in self.evicted.iter().chain(&self.addrs) {
             // SAFETY: the addresses left a `Raw` with these `ops`, each
             // with the strong count it owned (`Raw`'s invariant).
             unsafe { (self.ops.release)(addr) }
@@ -178,7 +181,7 @@ impl Drop for Released {
 
 impl Drop for Raw {
     fn drop(&mut self) {
-        drop(Released { addrs: self.ring.clear().into(), ops: self.ops });
+        drop(Released { evicted: None, addrs: self.ring.clear().into(), ops: self.ops });
     }
 }
 
@@ -216,20 +219,19 @@ impl<T> Envelopes<T> {
     /// Empties the ring (the envelopes are released when the returned
     /// value drops).
     pub(crate) fn clear(&mut self) -> Released {
-        Released { addrs: self.raw.ring.clear().into(), ops: self.raw.ops }
+        Released { evicted: None, addrs: self.raw.ring.clear().into(), ops: self.raw.ops }
     }
 
     /// Changes the capacity, releasing the oldest envelopes beyond it.
     pub(crate) fn set_capacity(&mut self, capacity: usize) -> Released {
-        Released { addrs: self.raw.ring.set_capacity(capacity), ops: self.raw.ops }
+        Released { evicted: None, addrs: self.raw.ring.set_capacity(capacity), ops: self.raw.ops }
     }
 }
 
 #[allow(unsafe_code)]
 impl Raw {
     fn push(&mut self, addr: usize) -> Released {
-        let evicted = self.ring.push(addr);
-        Released { addrs: evicted.into_iter().collect(), ops: self.ops }
+        Released { evicted: self.ring.push(addr), addrs: Vec::new(), ops: self.ops }
     }
 
     /// The addresses, oldest first, each with a strong count taken for the
