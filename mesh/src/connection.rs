@@ -30,6 +30,11 @@ pub enum DisconnectReason {
     Cleared,
     /// The last handle to the signal was dropped, taking its receivers.
     SignalDropped,
+    /// A queued receiver with the [`Overflow::Disconnect`] policy found
+    /// its queue full.
+    ///
+    /// [`Overflow::Disconnect`]: crate::delivery::Overflow::Disconnect
+    Overflow,
 }
 
 /// What a connection handle needs from its signal, type-erased.

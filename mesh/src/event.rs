@@ -168,6 +168,21 @@ impl<T> Event<T> {
         Event { id, name: "", data, timestamp, source: None, metadata: Metadata::new(), seq: 0 }
     }
 
+    /// An envelope for receivers that read only the payload (payload-only
+    /// queued receivers): the nil id and the Unix epoch as its time, so no
+    /// id is made and no clock is read.
+    pub(crate) fn bare(name: &'static str, data: T, source: Option<Cow<'static, str>>) -> Self {
+        Event {
+            id: Uuid::nil(),
+            name,
+            data,
+            timestamp: SystemTime::UNIX_EPOCH,
+            source,
+            metadata: Metadata::new(),
+            seq: 0,
+        }
+    }
+
     /// Sets the source.
     pub fn with_source(mut self, source: impl Into<Cow<'static, str>>) -> Self {
         self.source = Some(source.into());

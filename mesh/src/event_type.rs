@@ -76,7 +76,9 @@ pub trait EventType: Send + Sync + Sized + 'static {
     /// Emits `self` on the type's signal.
     #[inline]
     fn emit(self) -> Emitted {
-        Self::with_signal(|s| s.emit(self))
+        // The summary crosses `with_signal` as one integer (see
+        // `Core::emit_bits`).
+        Emitted::from_bits(Self::with_signal(|s| s.core().emit_bits(self)))
     }
 
     /// Emits `self` with a source (see [`Signal::emit_from`](crate::Signal::emit_from)).

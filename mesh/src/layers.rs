@@ -33,6 +33,7 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("meta", 7),
     ("event_type", 7),
     ("projection", 8),
+    ("delivery", 8),
     ("private", 8),
     ("testing", 9),
 ];

@@ -43,7 +43,8 @@
 //!    one module (`signal/core.rs`) decides the emit path, once per emit.
 //! 6. [`registry`] (named signals, lookup by name), [`collect`].
 //! 7. [`meta`] (the `mesh.receiver.*` signals), [`event_type`].
-//! 8. [`projection`], the macros' support code.
+//! 8. [`projection`], [`delivery`] (queued and async receivers), the
+//!    macros' support code.
 //! 9. [`testing`].
 //!
 //! # Guarantees
@@ -89,6 +90,30 @@
 //!
 //! **Cost.** Work nobody asked for is not done: with no receiver, emit is
 //! one atomic load; with payload-only receivers no id or clock is read.
+//!
+//! # Backpressure
+//!
+//! Receivers run on the emitting thread, so a slow one slows its
+//! publishers. Where that must not happen, subscribe through a queue
+//! ([`delivery`]): [`Signal::subscribe`] gives a `Stream` of events and
+//! [`Signal::connect_async`] an async receiver, each with its own bounded
+//! queue and overflow policy — block the emitter (with a timeout), drop
+//! the oldest or the newest, reject (the emitter learns it), or disconnect
+//! the subscriber. Nothing is lost silently: every drop and refusal is
+//! counted on the subscriber, in the emit's [`Emitted`], and on
+//! [`mesh.receiver.lagged`](meta::lagged). Which policy when, and what
+//! each loses, is in [`delivery`'s docs](delivery#backpressure).
+//!
+//! ```
+//! use mesh::Signal;
+//! use mesh::delivery::{Overflow, Queue};
+//! let prices = Signal::<f64>::new();
+//! let mut ticker = prices.subscribe(Queue::bounded(1).overflow(Overflow::DropOldest));
+//! prices.emit(1.0);
+//! prices.emit(2.0); // the slow reader only cares about the latest
+//! assert_eq!(ticker.try_recv().unwrap().data, 2.0);
+//! assert_eq!(ticker.stats().dropped, 1);
+//! ```
 
 #![warn(missing_docs)]
 // One `unsafe` idea, measured to matter (issue 14: machine code per event
@@ -106,6 +131,7 @@ extern crate self as mesh;
 
 pub mod collect;
 pub mod connection;
+pub mod delivery;
 pub mod event;
 pub mod event_type;
 pub mod history;

@@ -5,6 +5,7 @@
 //! | `mesh.receiver.connected` | [`ReceiverConnected`] | any receiver is connected to any signal |
 //! | `mesh.receiver.disconnected` | [`ReceiverDisconnected`] | any receiver is removed: explicitly, by a scoped guard, weak clean-up, a spent one-shot, or `disconnect_all` |
 //! | `mesh.receiver.failed` | [`ReceiverFailed`] | a receiver panicked or returned `Err` |
+//! | `mesh.receiver.lagged` | [`ReceiverLagged`] | a [queued receiver](crate::delivery) dropped or refused events: at most one report per receiver per 100 ms, with the counts since its last report |
 //!
 //! They are ordinary named [`Signal`]s registered under the reserved `mesh`
 //! namespace, so they can be looked up by name like any other. Payloads are
@@ -49,6 +50,33 @@ pub const FAILED: &str = "mesh.receiver.failed";
 pub const CONNECTED: &str = "mesh.receiver.connected";
 /// Full name of the disconnection meta-signal.
 pub const DISCONNECTED: &str = "mesh.receiver.disconnected";
+/// Full name of the lag meta-signal.
+pub const LAGGED: &str = "mesh.receiver.lagged";
+
+/// Payload of `mesh.receiver.lagged`: a queued receiver lost or refused
+/// events since its last report (reports are coalesced: at most one per
+/// receiver per 100 ms, so an overloaded receiver does not flood it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiverLagged {
+    /// Full name of the signal (`""` if anonymous).
+    pub signal: &'static str,
+    /// The signal's [`id`](crate::Signal::id).
+    pub signal_id: u64,
+    /// The receiver's name.
+    pub receiver: Cow<'static, str>,
+    /// Events its policy dropped since the last report.
+    pub dropped: u64,
+    /// Events it refused since the last report.
+    pub rejected: u64,
+    /// Events in its queue when reported.
+    pub len: usize,
+    /// Its queue's capacity.
+    pub capacity: usize,
+    /// A blocking emit was refused because it would have waited for the
+    /// receiver's own thread (see [`Overflow::Block`](crate::delivery::Overflow::Block)).
+    pub would_deadlock: bool,
+}
 
 /// Payload of `mesh.receiver.connected`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +125,7 @@ struct MetaSignals {
     connected: Signal<ReceiverConnected>,
     disconnected: Signal<ReceiverDisconnected>,
     failed: Signal<ReceiverFailed>,
+    lagged: Signal<ReceiverLagged>,
 }
 
 static META: OnceLock<MetaSignals> = OnceLock::new();
@@ -106,7 +135,12 @@ static META: OnceLock<MetaSignals> = OnceLock::new();
 fn builtins() -> Vec<SignalRef> {
     let meta = META.get_or_init(make);
     observe::set_lifecycle(&Hook);
-    vec![meta.connected.erased(), meta.disconnected.erased(), meta.failed.erased()]
+    vec![
+        meta.connected.erased(),
+        meta.disconnected.erased(),
+        meta.failed.erased(),
+        meta.lagged.erased(),
+    ]
 }
 
 inventory::submit! { Builtin { make: builtins } }
@@ -116,6 +150,7 @@ fn make() -> MetaSignals {
         connected: Signal::build(CONNECTED, SignalConfig::new(), true),
         disconnected: Signal::build(DISCONNECTED, SignalConfig::new(), true),
         failed: Signal::build(FAILED, SignalConfig::new(), true),
+        lagged: Signal::build(LAGGED, SignalConfig::new(), true),
     }
 }
 
@@ -139,6 +174,11 @@ pub fn disconnected() -> &'static Signal<ReceiverDisconnected> {
 /// The `mesh.receiver.failed` signal.
 pub fn failed() -> &'static Signal<ReceiverFailed> {
     &meta().failed
+}
+
+/// The `mesh.receiver.lagged` signal.
+pub fn lagged() -> &'static Signal<ReceiverLagged> {
+    &meta().lagged
 }
 
 /// Turns the lifecycle calls of every signal into `mesh.receiver.*` emits.

@@ -14,7 +14,7 @@
 //! fits. Annotate the closure's argument type (`|ev: &Event<T>| …`) so it is
 //! known which shape you mean.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt::Display;
@@ -74,6 +74,16 @@ pub(crate) const SKIPPED: Status = 1;
 pub(crate) const FAILED: Status = 2;
 /// The receiver must be removed (weak target gone, one-shot used up).
 pub(crate) const REMOVE: Status = 4;
+/// A queued receiver took the event into its queue.
+pub(crate) const QUEUED: Status = 8;
+/// A queued receiver's policy dropped an event: this one (drop newest,
+/// disconnect) or the oldest it held (drop oldest, with `QUEUED`).
+pub(crate) const DROPPED: Status = 16;
+/// A queued receiver refused the event (reject policy, or a blocking one
+/// that timed out or would have deadlocked).
+pub(crate) const REJECTED: Status = 32;
+/// The statuses counted without a note (see [`Notes::queue`]).
+pub(crate) const QUEUE_STATUS: Status = QUEUED | DROPPED | REJECTED;
 
 /// Slot flag: the receiver needs the envelope.
 pub(crate) const NEEDS_ENVELOPE: u8 = 1;
@@ -84,6 +94,11 @@ pub(crate) const MAY_EXPIRE: u8 = 2;
 pub(crate) const NEEDS_SHARED: u8 = 4;
 /// Slot flag: a weak receiver (for [`ReceiverInfo::weak`]).
 pub(crate) const WEAK: u8 = 8;
+/// Slot flag: the receiver reads the envelope's id, timestamp or `seq`
+/// (not only the payload). A snapshot whose receivers need the envelope
+/// shared ([`NEEDS_SHARED`]) but none reads it (payload-only queued
+/// receivers) gets a bare one: no id made, no clock read.
+pub(crate) const READS_ENVELOPE: u8 = 16;
 
 /// The calling convention every connected receiver is reduced to.
 #[doc(hidden)]
@@ -109,6 +124,25 @@ pub trait Handler<T>: Send + Sync + 'static {
     fn token(&self) -> Option<u64> {
         None
     }
+    /// Why it is removed once [`expired`](Self::expired).
+    fn expiry_reason(&self) -> DisconnectReason {
+        DisconnectReason::Expired
+    }
+    /// A queued receiver's queue (the delivery layer downcasts it).
+    fn backlog(&self) -> Option<&dyn Backlog> {
+        None
+    }
+}
+
+/// A queued receiver's queue, as the layers below the delivery layer see
+/// it: told when its receiver is removed, and downcast by the delivery
+/// layer (which knows the payload type) for everything else.
+#[doc(hidden)]
+pub trait Backlog: Any + Send + Sync {
+    /// The receiver was removed from its signal: no event will be added.
+    fn detached(&self);
+    /// `self`, to downcast.
+    fn as_any(&self) -> &dyn Any;
 }
 
 /// A receiver's identity: connecting a receiver whose key is already
@@ -488,6 +522,58 @@ pub(crate) struct Notes {
     list: Cell<Option<Box<Vec<Note>>>>,
 }
 
+thread_local! {
+    /// What queued receivers did with the event being dispatched on this
+    /// thread: counts, so a queued delivery allocates nothing. Kept here,
+    /// not in [`Notes`], so the payload-only hot path (which never meets a
+    /// queued receiver) initialises nothing for it; a dispatch that may
+    /// meet one saves and restores it around its loop ([`QueueTally::begin`]),
+    /// so nested dispatches keep their own counts.
+    static TALLY: Cell<QueueTally> = const { Cell::new(QueueTally::EMPTY) };
+}
+
+/// Counts of queued receivers that queued, dropped and refused an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct QueueTally {
+    /// Queued receivers that counted anything below (one each).
+    pub(crate) receivers: u32,
+    pub(crate) queued: u32,
+    pub(crate) dropped: u32,
+    pub(crate) rejected: u32,
+}
+
+impl QueueTally {
+    pub(crate) const EMPTY: QueueTally =
+        QueueTally { receivers: 0, queued: 0, dropped: 0, rejected: 0 };
+
+    /// Starts counting a dispatch on this thread: returns the counts of
+    /// the dispatch it is nested in, for [`end`](Self::end).
+    #[inline]
+    pub(crate) fn begin() -> QueueTally {
+        TALLY.replace(QueueTally::EMPTY)
+    }
+
+    /// This dispatch's counts; the outer dispatch's are restored.
+    #[inline]
+    pub(crate) fn end(outer: QueueTally) -> QueueTally {
+        TALLY.replace(outer)
+    }
+
+    /// Whether nothing was counted.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.receivers == 0
+    }
+
+    /// Counts one queued receiver's status bits.
+    pub(crate) fn add(&mut self, status: Status) {
+        self.receivers += 1;
+        self.queued += u32::from(status & QUEUED != 0);
+        self.dropped += u32::from(status & DROPPED != 0);
+        self.rejected += u32::from(status & REJECTED != 0);
+    }
+}
+
 impl Notes {
     pub(crate) const fn new() -> Self {
         Notes { skipped: Cell::new(0), list: Cell::new(None) }
@@ -500,6 +586,14 @@ impl Notes {
         if status == SKIPPED {
             self.skipped.set(self.skipped.get() + 1);
             return;
+        }
+        if status & QUEUE_STATUS != 0 {
+            let mut tally = TALLY.get();
+            tally.add(status);
+            TALLY.set(tally);
+            if status & !QUEUE_STATUS == 0 {
+                return;
+            }
         }
         let mut notes = self.list.take().unwrap_or_default();
         notes.push(Note { slot, status, message });
@@ -577,6 +671,10 @@ pub(crate) trait Slot<T>: Send + Sync {
     /// — the dispatch that spent it or a prune that runs first — reports
     /// this reason, so the report does not depend on who got there first.
     fn expiry(&self) -> Option<DisconnectReason>;
+    /// A queued receiver's queue (see [`Handler::backlog`]).
+    fn backlog(&self) -> Option<&dyn Backlog> {
+        None
+    }
 }
 
 /// A slot with no options: exactly one call to the user's function.
@@ -613,7 +711,9 @@ struct Guarded<T> {
 trait Run<T>: Send + Sync {
     fn handle(&self, d: &Delivery<'_, T>) -> Status;
     fn expired(&self) -> bool;
+    fn expiry_reason(&self) -> DisconnectReason;
     fn token(&self) -> Option<u64>;
+    fn backlog(&self) -> Option<&dyn Backlog>;
 }
 
 impl<T, H: Handler<T>> Run<T> for H {
@@ -623,13 +723,19 @@ impl<T, H: Handler<T>> Run<T> for H {
     fn expired(&self) -> bool {
         Handler::expired(self)
     }
+    fn expiry_reason(&self) -> DisconnectReason {
+        Handler::expiry_reason(self)
+    }
     fn token(&self) -> Option<u64> {
         Handler::token(self)
+    }
+    fn backlog(&self) -> Option<&dyn Backlog> {
+        Handler::backlog(self)
     }
 }
 
 fn flags_of<T, H: Handler<T>>(may_expire: bool) -> u8 {
-    (if H::ENVELOPE { NEEDS_ENVELOPE } else { 0 })
+    (if H::ENVELOPE { NEEDS_ENVELOPE | READS_ENVELOPE } else { 0 })
         | (if H::SHARED { NEEDS_ENVELOPE | NEEDS_SHARED } else { 0 })
         | (if H::MAY_EXPIRE || may_expire { MAY_EXPIRE } else { 0 })
         | (if H::MAY_EXPIRE { WEAK } else { 0 })
@@ -661,7 +767,10 @@ impl<T, H: Handler<T>> Slot<T> for Plain<H> {
         self.handler.token()
     }
     fn expiry(&self) -> Option<DisconnectReason> {
-        self.handler.expired().then_some(DisconnectReason::Expired)
+        self.handler.expired().then(|| self.handler.expiry_reason())
+    }
+    fn backlog(&self) -> Option<&dyn Backlog> {
+        self.handler.backlog()
     }
 }
 
@@ -709,8 +818,11 @@ impl<T> Slot<T> for Guarded<T> {
         if self.once.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
             Some(DisconnectReason::Once)
         } else {
-            self.handler.expired().then_some(DisconnectReason::Expired)
+            self.handler.expired().then(|| self.handler.expiry_reason())
         }
+    }
+    fn backlog(&self) -> Option<&dyn Backlog> {
+        self.handler.backlog()
     }
 }
 
@@ -761,6 +873,8 @@ pub(crate) trait Entry: Send + Sync {
     /// The address [`Slot::call_payload`] records in [`Notes`]: that of
     /// the slot itself.
     fn addr(&self) -> usize;
+    /// See [`Slot::backlog`].
+    fn backlog(&self) -> Option<&dyn Backlog>;
     /// Whether an emit from `source` reaches it (a live receiver whose
     /// source filter accepts it).
     fn accepts(&self, source: Option<&str>) -> bool {
@@ -817,6 +931,9 @@ impl<T: 'static, S: Slot<T>> Entry for Erase<T, S> {
     }
     fn addr(&self) -> usize {
         &self.0 as *const S as *const () as usize
+    }
+    fn backlog(&self) -> Option<&dyn Backlog> {
+        self.0.backlog()
     }
 }
 

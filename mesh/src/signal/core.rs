@@ -56,7 +56,8 @@ use crate::middleware::{self, Erased, Flow, Middleware, Remove};
 use crate::observe;
 use crate::receiver::{
     self, ConnectOptions, DELIVERED, Delivery, Entry as SlotEntry, FAILED, Key, MAY_EXPIRE,
-    NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, REMOVE, ReceiverInfo, SKIPPED, SlotRef, TypedSlot,
+    NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, QueueTally, READS_ENVELOPE, REMOVE, ReceiverInfo,
+    SKIPPED, SlotRef, TypedSlot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 use crate::sync::LockExt;
@@ -556,13 +557,21 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// caller's frame.
     #[inline(always)]
     pub(crate) fn emit(&self, data: T) -> Emitted {
+        Emitted::from_bits(self.emit_bits(data))
+    }
+
+    /// [`emit`](Self::emit) as [`Emitted::to_bits`]: the summary is built
+    /// only where it is read, in the caller's frame (an `Emitted` returned
+    /// through memory from each layer costs a store per field).
+    #[inline(always)]
+    pub(crate) fn emit_bits(&self, data: T) -> u128 {
         if self.subs.len() == 0 && !self.has_work() {
-            return Emitted::with(EmitStatus::NoReceivers);
+            return Emitted::with(EmitStatus::NoReceivers).to_bits();
         }
         if size_of::<T>() > LARGE_PAYLOAD {
-            return self.emit_large(data, None);
+            return self.emit_large(data, None).to_bits();
         }
-        self.emit_data(data)
+        self.emit_data_bits(data)
     }
 
     /// [`Signal::emit`] after the "anyone listening?" check: the hot path
@@ -570,6 +579,12 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// anything else goes to [`emit_slow`](Self::emit_slow).
     #[inline]
     pub(crate) fn emit_data(&self, data: T) -> Emitted {
+        Emitted::from_bits(self.emit_data_bits(data))
+    }
+
+    /// [`emit_data`](Self::emit_data) as [`Emitted::to_bits`].
+    #[inline]
+    pub(crate) fn emit_data_bits(&self, data: T) -> u128 {
         // One branch for every reason to leave the fast path: muted, history
         // or middleware, global work (all Relaxed gates; see the fields'
         // docs), or ordered dispatch.
@@ -579,7 +594,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 Some(ordered) if state == ORDERED && !observe::work() => {
                     self.emit_ordered_plain(ordered, data)
                 }
-                _ => self.emit_slow(data, None, None),
+                _ => self.emit_slow(data, None, None).to_bits(),
             };
         }
         // The summary crosses the closure as one integer: as a struct, its
@@ -587,12 +602,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         // fields) meet in a stack slot written field by field and copied
         // wider, a store-forwarding stall costing ~4 ns per emit (measured
         // with `perf annotate` on the comparison bench).
-        Emitted::from_bits(local::with_snapshot(&self.subs, self.id, |snap, cached| {
+        local::with_snapshot(&self.subs, self.id, |snap, cached| {
             if snap.flags() & NEEDS_ENVELOPE != 0 {
-                return self.emit_enveloped(data, snap).to_bits();
+                return self.emit_enveloped(data, snap);
             }
-            self.run_payload_in(snap, &data, cached).to_bits()
-        }))
+            self.run_payload_bits(snap, &data, cached)
+        })
     }
 
     /// [`emit_data`](Self::emit_data) when a receiver takes the envelope
@@ -601,12 +616,12 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// the envelope, it is built on this frame and walked, without
     /// [`emit_slow`](Self::emit_slow)'s checks the gate already made.
     #[inline(never)]
-    fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef>) -> Emitted {
+    fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef>) -> u128 {
         if snap.flags() & NEEDS_SHARED != 0 {
-            return self.emit_slow(data, None, Some(snap));
+            return self.emit_slow(data, None, Some(snap)).to_bits();
         }
         let event = self.envelope(data, None, self.next_seq());
-        self.run_event(snap, &event, None, &Cell::new(None))
+        self.run_event_bits(snap, &event, None, &Cell::new(None))
     }
 
     /// Every emit of a payload that is not the hot path: the one place
@@ -648,7 +663,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         };
         let needs = snap.flags();
         if needs & NEEDS_SHARED != 0 {
-            return self.emit_shared(Arc::new(self.envelope(data, source, 0)));
+            // Only payload-only queued receivers: a bare envelope (no id, no
+            // clock), numbered as any other.
+            let event = if needs & READS_ENVELOPE == 0 {
+                Event::bare(self.name, data, source)
+            } else {
+                self.envelope(data, source, 0)
+            };
+            return self.emit_shared(Arc::new(event));
         }
         if needs & NEEDS_ENVELOPE == 0 {
             return self.run_data(snap, &data, source.as_deref());
@@ -860,9 +882,9 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// else goes the general way
     /// ([`emit_ordered_data`](Self::emit_ordered_data)).
     #[inline(never)]
-    pub(crate) fn emit_ordered_plain(&self, ordered: &Ordered, data: T) -> Emitted {
+    pub(crate) fn emit_ordered_plain(&self, ordered: &Ordered, data: T) -> u128 {
         if !ordered.try_claim() {
-            return self.queue_payload(ordered, data, None);
+            return self.queue_payload(ordered, data, None).to_bits();
         }
         // Not `deliver_data(data, None)`: that passes the source through
         // memory and walks the general delivery; this walks payload-only
@@ -876,19 +898,19 @@ impl<T: Send + Sync + 'static> Core<T> {
                     return None;
                 }
                 let data = data.take()?;
-                Some(core.run_payload_in(snap, &data, cached).to_bits())
+                Some(core.run_payload_bits(snap, &data, cached))
             });
             match (bits, data) {
-                (Some(bits), _) => Emitted::from_bits(bits),
-                (None, Some(data)) => core.deliver_enveloped(data, None),
-                (None, None) => Emitted::with(EmitStatus::Dispatched),
+                (Some(bits), _) => bits,
+                (None, Some(data)) => core.deliver_enveloped(data, None).to_bits(),
+                (None, None) => Emitted::with(EmitStatus::Dispatched).to_bits(),
             }
         })
     }
 
     /// Holding the turn: `first`, then whatever was queued meanwhile, then
     /// the turn is released.
-    fn dispatch_turn(&self, ordered: &Ordered, first: impl FnOnce(&Self) -> Emitted) -> Emitted {
+    fn dispatch_turn<R>(&self, ordered: &Ordered, first: impl FnOnce(&Self) -> R) -> R {
         /// Gives the turn up if a dispatch unwinds (receivers' panics are
         /// caught, so only a bug gets here); the queue, with anything not
         /// delivered put back at its front, is left for the next
@@ -939,6 +961,17 @@ impl<T: Send + Sync + 'static> Core<T> {
         shared: Option<&Arc<Event<T>>>,
         failure: &Cell<Option<String>>,
     ) -> Emitted {
+        Emitted::from_bits(self.run_event_bits(snap, ev, shared, failure))
+    }
+
+    /// [`run_event`](Self::run_event) as [`Emitted::to_bits`].
+    pub(crate) fn run_event_bits(
+        &self,
+        snap: &Snapshot<SlotRef>,
+        ev: &Event<T>,
+        shared: Option<&Arc<Event<T>>>,
+        failure: &Cell<Option<String>>,
+    ) -> u128 {
         let d = Delivery {
             data: &ev.data,
             event: Some(ev),
@@ -946,7 +979,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             shared,
             failure,
         };
-        self.run(snap, &d)
+        self.run_bits(snap, &d)
     }
 
     /// A fresh envelope (id and timestamp from one clock read) for `data`.
@@ -964,20 +997,20 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// with no envelope receiver: the hot path.
     #[inline(always)]
     pub(crate) fn run_payload(&self, snap: &Snapshot<SlotRef>, data: &T) -> Emitted {
-        self.run_payload_in(snap, data, true)
+        Emitted::from_bits(self.run_payload_bits(snap, data, true))
     }
 
-    /// [`run_payload`](Self::run_payload) with the loop inlined here if
+    /// [`run_payload`](Self::run_payload), as [`Emitted::to_bits`], with the loop inlined here if
     /// `inline`, else the one loop shared by every payload type
     /// ([`Base::run_payload_shared`]; see `local::with_snapshot`).
     #[inline(always)]
     #[allow(unsafe_code)]
-    pub(crate) fn run_payload_in(
+    pub(crate) fn run_payload_bits(
         &self,
         snap: &Snapshot<SlotRef>,
         data: &T,
         inline: bool,
-    ) -> Emitted {
+    ) -> u128 {
         if !inline {
             // SAFETY: `snap` is this signal's, whose entries are made for
             // `T` (`Base::subs`), and `data` is a `T`.
@@ -987,14 +1020,22 @@ impl<T: Send + Sync + 'static> Core<T> {
         // SAFETY: `snap` is this signal's, whose entries are made for `T`
         // (`Base::subs`).
         #[allow(unsafe_code)]
-        self.walk(snap, &notes, |slot| unsafe { receiver::call_payload(slot, data, &notes) })
+        self.walk::<false>(snap, &notes, |slot| unsafe {
+            receiver::call_payload(slot, data, &notes)
+        })
     }
 
     /// Delivers `d` to the receivers of `snap`.
     #[inline]
     pub(crate) fn run(&self, snap: &Snapshot<SlotRef>, d: &Delivery<'_, T>) -> Emitted {
+        Emitted::from_bits(self.run_bits(snap, d))
+    }
+
+    /// [`run`](Self::run) as [`Emitted::to_bits`].
+    #[inline]
+    pub(crate) fn run_bits(&self, snap: &Snapshot<SlotRef>, d: &Delivery<'_, T>) -> u128 {
         let notes = Notes::new();
-        self.walk(snap, &notes, |slot| {
+        self.walk::<true>(snap, &notes, |slot| {
             // SAFETY: as in `run_payload`.
             #[allow(unsafe_code)]
             let status = unsafe { receiver::call(slot, d) };
@@ -1019,24 +1060,32 @@ impl Base {
         &self,
         snap: &Snapshot<SlotRef>,
         data: *const (),
-    ) -> Emitted {
+    ) -> u128 {
         let notes = Notes::new();
         // SAFETY: this function's contract.
-        self.walk(snap, &notes, |slot| unsafe { slot.call_payload_erased(data, &notes) })
+        self.walk::<false>(snap, &notes, |slot| unsafe { slot.call_payload_erased(data, &notes) })
     }
 
     /// The dispatch loop: one dynamic call per receiver inside a single
     /// `catch_unwind`, and nothing else. Receivers that do not simply
     /// deliver leave [`Notes`], settled after the loop; a panic is noted
     /// the same way and the loop resumes after the receiver that panicked.
+    ///
+    /// `QUEUES`: whether the snapshot may hold queued receivers (whose
+    /// counts go to [`Emitted`]): only deliveries of the envelope, never
+    /// the payload-only paths, which then read no counts.
     #[inline(always)]
-    pub(crate) fn walk(
+    pub(crate) fn walk<const QUEUES: bool>(
         &self,
         snap: &Snapshot<SlotRef>,
         notes: &Notes,
         call: impl Fn(&dyn SlotEntry),
-    ) -> Emitted {
+    ) -> u128 {
         let items = snap.items();
+        // Queued receivers need their envelope shared: a snapshot without
+        // that flag has none, and counts nothing.
+        let queues = QUEUES && snap.flags() & NEEDS_SHARED != 0;
+        let outer = if queues { QueueTally::begin() } else { QueueTally::EMPTY };
         // The index of the next receiver to call, advanced before each
         // call, so after a panic it is one past the receiver that panicked.
         let mut next = 0;
@@ -1057,11 +1106,22 @@ impl Base {
         // stack slot written field by field and read back wider, a
         // store-forwarding stall of ~4 ns per emit (seen with `perf
         // annotate` on the comparison bench).
-        let bits = match notes.take() {
+        if queues {
+            let queue = QueueTally::end(outer);
+            return match notes.take() {
+                None if queue.is_empty() => {
+                    Emitted::dispatched_bits(items.len() as u32 - skipped, skipped)
+                }
+                notes => {
+                    let notes = notes.map_or_else(Vec::new, |n| *n);
+                    self.settle(snap, notes, skipped, queue).to_bits()
+                }
+            };
+        }
+        match notes.take() {
             None => Emitted::dispatched_bits(items.len() as u32 - skipped, skipped),
-            Some(notes) => self.settle(snap, *notes, skipped).to_bits(),
-        };
-        Emitted::from_bits(bits)
+            Some(notes) => self.settle(snap, *notes, skipped, QueueTally::EMPTY).to_bits(),
+        }
     }
 
     /// Counts, reports and applies the notes of one dispatch (cold path).
@@ -1072,6 +1132,7 @@ impl Base {
         snap: &Snapshot<SlotRef>,
         notes: Vec<Note>,
         skipped: u32,
+        queue: QueueTally,
     ) -> Emitted {
         let items = snap.items();
         let (mut skipped, mut failed) = (skipped, 0u32);
@@ -1100,10 +1161,18 @@ impl Base {
             }
         }
         self.aftermath(after);
+        // A queued receiver is counted once, as what its queue did with the
+        // event: queued (a drop of an older event besides is counted in
+        // `dropped` too), dropped or rejected.
+        let QueueTally { receivers, queued, dropped, rejected } = queue;
+        let not_run = skipped + failed + receivers;
         Emitted {
-            delivered: items.len() as u32 - skipped - failed,
+            delivered: (items.len() as u32).saturating_sub(not_run),
             failed,
             skipped,
+            queued,
+            dropped,
+            rejected,
             status: EmitStatus::Dispatched,
         }
     }
@@ -1144,6 +1213,11 @@ impl Base {
             local::evict(self.id);
         }
         for ((id, priority), slot) in removed {
+            // A queued receiver's consumer ends once its queue is drained,
+            // now, not when the last snapshot holding the slot lets go.
+            if let Some(backlog) = slot.0.backlog() {
+                backlog.detached();
+            }
             if observe::wants_disconnected() {
                 let reason = reason(id, &slot);
                 observe::disconnected(
@@ -1301,10 +1375,18 @@ impl Base {
 impl Drop for Base {
     fn drop(&mut self) {
         local::evict(self.id);
-        if self.subs.len() == 0 || !observe::wants_disconnected() {
+        if self.subs.len() == 0 {
             return;
         }
         let snap = self.subs.load();
+        for slot in snap.items() {
+            if let Some(backlog) = slot.0.backlog() {
+                backlog.detached();
+            }
+        }
+        if !observe::wants_disconnected() {
+            return;
+        }
         for (slot, &(id, priority)) in snap.items().iter().zip(snap.keys()) {
             let info = ReceiverInfo::of(id, priority, slot);
             observe::disconnected(self.name, self.id, info, DisconnectReason::SignalDropped);

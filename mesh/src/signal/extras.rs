@@ -17,8 +17,8 @@ use crate::history::Envelopes;
 use crate::middleware::{self, Chain, Middleware, MiddlewareHandle, Remove};
 use crate::observe;
 use crate::receiver::{
-    ConnectOptions, DELIVERED, Delivery, FAILED, IntoReceiver, NEEDS_ENVELOPE, NEEDS_SHARED,
-    REMOVE, ReceiverInfo, SKIPPED, Slot, Status, TypedSlot, make_slot,
+    ConnectOptions, DELIVERED, Delivery, FAILED, Handler, IntoReceiver, NEEDS_ENVELOPE,
+    NEEDS_SHARED, REMOVE, ReceiverInfo, SKIPPED, Slot, Status, TypedSlot, make_slot,
 };
 use crate::subscribers::Subscribers;
 use crate::sync::LockExt;
@@ -194,6 +194,10 @@ impl<T: Send + Sync + 'static> Slot<T> for Arc<Replaying<T>> {
         self.inner.is_once()
     }
 
+    fn backlog(&self) -> Option<&dyn crate::receiver::Backlog> {
+        self.inner.backlog()
+    }
+
     fn key(&self) -> Option<&crate::receiver::Key> {
         self.inner.key()
     }
@@ -233,13 +237,39 @@ impl<T: Send + Sync + 'static> Signal<T> {
         options: ConnectOptions,
         receiver: F,
     ) -> Connection {
+        self.connect_replaying(receiver.into_handler(), options, std::any::type_name::<F>())
+    }
+
+    /// Connects `handler` (with replay if `replay`): the delivery layer's
+    /// queued receivers.
+    pub(crate) fn connect_queued<H: Handler<T>>(
+        &self,
+        handler: H,
+        options: ConnectOptions,
+        replay: bool,
+    ) -> Connection {
+        if replay {
+            self.connect_replaying(handler, options, "")
+        } else {
+            self.connect_handler(handler, options, "", true).0
+        }
+    }
+
+    /// [`connect_with_replay_options`](Self::connect_with_replay_options)
+    /// for a handler.
+    fn connect_replaying<H: Handler<T>>(
+        &self,
+        handler: H,
+        options: ConnectOptions,
+        default_name: &'static str,
+    ) -> Connection {
         let core = self.core();
         let keeps_history = core.flags() & HISTORY != 0;
         let Some(extras) = core.extras.get().filter(|_| keeps_history) else {
-            return self.connect_with(options, receiver);
+            return self.connect_handler(handler, options, default_name, true).0;
         };
         let priority = options.priority;
-        let inner = make_slot(receiver.into_handler(), options, std::any::type_name::<F>());
+        let inner = make_slot(handler, options, default_name);
         let ring = extras.history();
         let history = ring.snapshot();
         let first_live = history.last().map_or(0, |e| e.seq) + 1;

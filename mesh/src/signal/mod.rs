@@ -114,18 +114,47 @@ pub struct Emitted {
     /// Receivers that declined the event (source filter, spent one-shot,
     /// dropped weak target).
     pub skipped: u32,
+    /// [Queued receivers](crate::delivery) that took the event into their
+    /// queue (it is processed later, by their consumer). Not counted in
+    /// `delivered`.
+    pub queued: u32,
+    /// Events queued receivers dropped because of this emit: this one
+    /// (`DropNewest`, `Disconnect`) or the oldest they held (`DropOldest`,
+    /// which queued this one: counted in `queued` too).
+    pub dropped: u32,
+    /// Queued receivers that refused the event: `Reject` with a full
+    /// queue, or `Block` that timed out or would have deadlocked.
+    pub rejected: u32,
     /// Whether and how the event was dispatched.
     pub status: EmitStatus,
 }
 
+thread_local! {
+    /// An [`Emitted`] with queue counts, between [`Emitted::to_bits`] and
+    /// [`Emitted::from_bits`] (which always follow each other on one
+    /// thread, with no user code between).
+    static WIDE: std::cell::Cell<Option<Emitted>> = const { std::cell::Cell::new(None) };
+}
+
+/// [`Emitted::to_bits`]'s status code for "the summary is in `WIDE`".
+const WIDE_CODE: u128 = 7;
+
 impl Emitted {
     pub(crate) const fn with(status: EmitStatus) -> Self {
-        Emitted { delivered: 0, failed: 0, skipped: 0, status }
+        Emitted { delivered: 0, failed: 0, skipped: 0, queued: 0, dropped: 0, rejected: 0, status }
     }
 
-    /// The summary as one integer (see `Core::emit_data`).
+    /// The summary as one integer (see `Core::emit_data`): the three
+    /// counts in bits 0–95, the status in 96–103 and the queue counts in
+    /// one byte each above. Queue counts over 255 do not fit: the summary
+    /// then waits in a thread-local for [`from_bits`](Self::from_bits),
+    /// which must be the next call on this thread (it always is: the two
+    /// meet on either side of a return).
     #[inline(always)]
     pub(crate) fn to_bits(self) -> u128 {
+        if (self.queued | self.dropped | self.rejected) > 0xff {
+            return Self::wide(self);
+        }
         let status: u128 = match self.status {
             EmitStatus::Dispatched => 0,
             EmitStatus::NoReceivers => 1,
@@ -136,6 +165,9 @@ impl Emitted {
         Self::dispatched_bits(self.delivered, self.skipped)
             | u128::from(self.failed) << 32
             | status << 96
+            | u128::from(self.queued) << 104
+            | u128::from(self.dropped) << 112
+            | u128::from(self.rejected) << 120
     }
 
     /// [`to_bits`](Self::to_bits) of a dispatch with no failure, built
@@ -145,20 +177,37 @@ impl Emitted {
         u128::from(delivered) | u128::from(skipped) << 64
     }
 
+    #[cold]
+    #[inline(never)]
+    fn wide(self) -> u128 {
+        WIDE.set(Some(self));
+        WIDE_CODE << 96
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unwide() -> Self {
+        WIDE.take().unwrap_or(Emitted::with(EmitStatus::Dispatched))
+    }
+
     /// The inverse of [`to_bits`](Self::to_bits).
     #[inline(always)]
     pub(crate) fn from_bits(bits: u128) -> Self {
-        let status = match bits >> 96 {
+        let status = match (bits >> 96) as u8 {
             0 => EmitStatus::Dispatched,
             1 => EmitStatus::NoReceivers,
             2 => EmitStatus::Muted,
             3 => EmitStatus::Deferred,
-            _ => EmitStatus::Filtered,
+            4 => EmitStatus::Filtered,
+            _ => return Self::unwide(),
         };
         Emitted {
             delivered: bits as u32,
             failed: (bits >> 32) as u32,
             skipped: (bits >> 64) as u32,
+            queued: u32::from((bits >> 104) as u8),
+            dropped: u32::from((bits >> 112) as u8),
+            rejected: u32::from((bits >> 120) as u8),
             status,
         }
     }

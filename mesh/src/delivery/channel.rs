@@ -1,0 +1,700 @@
+//! One queued receiver's queue: a bounded FIFO of shared envelopes between
+//! the emitting threads (producers) and one consumer (a [`Subscription`]
+//! or an async receiver's driver).
+//!
+//! # Design
+//!
+//! Everything lives under one short mutex: the items, the counters, the
+//! reservations and the wakers. A push or a pop holds it for a few
+//! instructions and never while user code runs or a waker is woken, so the
+//! lock is held for less time than a lock-free queue spends on its
+//! compare-and-swap retries under contention, and every invariant below is
+//! one lock away from being checked. (A lock-free ring, such as
+//! `concurrent-queue`'s, pads its head and tail to a cache line each: 256
+//! bytes before the first slot, which is the whole memory budget of an
+//! idle queued receiver.)
+//!
+//! Producers never wait for the lock behind a consumer that is blocked:
+//! blocking waits release it (condition variables), and async waits
+//! register a waker and return.
+//!
+//! # Invariants (under the lock)
+//!
+//! 1. `items.len() + reserved <= capacity`: a queue never exceeds its bound,
+//!    counting the room promised to reservations (`try_emit`, `emit_async`).
+//! 2. `offered == processed + dropped + rejected + items.len() + in_flight`:
+//!    every event offered is accounted for exactly once.
+//! 3. Once `closed` is set no item is added; the consumer takes what is
+//!    left (unless the queue was discarded, which counts it as dropped)
+//!    and then sees the end.
+//! 4. A waiting consumer has left its waker in `consumer` (async) or set
+//!    `consumer_waits` (blocking) before it releases the lock, and every
+//!    push or close after that wakes it; likewise producers waiting for
+//!    room (`producers`, `producers_wait`) and every pop, unreservation or
+//!    close. So no wake-up is lost (modelled with loom below).
+//!
+//! [`Subscription`]: super::Subscription
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::event::Event;
+use crate::loom::{Condvar, Mutex, MutexGuard};
+use crate::sync::LockExt;
+
+use super::done::Done;
+use super::{Overflow, QueueStats};
+
+#[cfg(not(loom))]
+use std::thread::{ThreadId, current};
+
+#[cfg(loom)]
+use loom::thread::{ThreadId, current};
+
+/// One queued event and, when its emitter waits for it to be processed,
+/// what to tell.
+pub(crate) struct Item<T> {
+    pub(crate) event: Arc<Event<T>>,
+    pub(crate) done: Option<Arc<Done>>,
+}
+
+/// An envelope's address and id: unique among envelopes alive at once,
+/// and never the same for two envelopes (the id is unique).
+pub(crate) type EventKey = (usize, u128);
+
+/// The key of `event`.
+pub(crate) fn event_key<T>(event: &Arc<Event<T>>) -> EventKey {
+    (Arc::as_ptr(event) as usize, event.id.as_u128())
+}
+
+/// What an emit on its way arranged for its event (found by address: the
+/// emit holds the event's `Arc` until it withdraws the promise, so the
+/// address is not reused meanwhile).
+struct Promise {
+    event: EventKey,
+    /// Room was reserved for it.
+    reserved: bool,
+    /// Its emitter waits until it is processed.
+    done: Option<Arc<Done>>,
+}
+
+/// Why a queue was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// The receiver was disconnected (or its signal dropped); what is
+    /// queued is still delivered.
+    Detached,
+    /// The `Disconnect` policy found it full.
+    Overflowed,
+    /// The consumer went away: what was queued was dropped.
+    Discarded,
+}
+
+struct State<T> {
+    items: VecDeque<Item<T>>,
+    closed: Option<Closed>,
+    /// Room promised to emits that reserved it (invariant 1): the number
+    /// of `promised` entries with `reserved` set.
+    reserved: usize,
+    /// What emits that are on their way promised or asked for their
+    /// event, found by the event's address when it arrives.
+    promised: Vec<Promise>,
+    /// Taken by the consumer, not finished yet (async receivers).
+    in_flight: usize,
+    high_water: usize,
+    offered: u64,
+    processed: u64,
+    dropped: u64,
+    rejected: u64,
+    /// The async consumer waiting for an item.
+    consumer: Option<Waker>,
+    /// A blocking consumer waits on `filled`.
+    consumer_waits: bool,
+    /// The thread that last took from the queue: a blocking push there
+    /// would wait for itself.
+    consumer_thread: Option<ThreadId>,
+    /// Async emitters waiting for room.
+    producers: Vec<Waker>,
+    /// Blocking emitters waiting on `room`.
+    producers_wait: usize,
+    /// Losses not reported on `mesh.receiver.lagged` yet, and when the
+    /// last report was made.
+    unreported: (u64, u64),
+    reported_at: Option<Instant>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued, and the oldest event was dropped to make room.
+    QueuedDroppedOldest,
+    /// Dropped (drop newest, or a full queue under `Disconnect`, which
+    /// closes it).
+    Dropped,
+    /// Refused: `Reject`, or `Block` timed out.
+    Rejected,
+    /// Refused: `Block` on the consumer's own thread would never end.
+    WouldDeadlock,
+    /// The queue is closed: the event was not offered.
+    Closed,
+}
+
+/// A lag report due (see [`Channel::lag_report`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lag {
+    pub(crate) dropped: u64,
+    pub(crate) rejected: u64,
+    pub(crate) len: usize,
+}
+
+/// Losses are reported at most this often per queue.
+pub(crate) const LAG_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A queued receiver's queue.
+pub(crate) struct Channel<T> {
+    state: Mutex<State<T>>,
+    /// A blocking consumer waits here for an item or the end.
+    filled: Condvar,
+    /// Blocking producers wait here for room.
+    room: Condvar,
+    capacity: usize,
+    overflow: Overflow,
+}
+
+impl<T> Channel<T> {
+    pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
+        Channel {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                closed: None,
+                reserved: 0,
+                promised: Vec::new(),
+                in_flight: 0,
+                high_water: 0,
+                offered: 0,
+                processed: 0,
+                dropped: 0,
+                rejected: 0,
+                consumer: None,
+                consumer_waits: false,
+                consumer_thread: None,
+                producers: Vec::new(),
+                producers_wait: 0,
+                unreported: (0, 0),
+                reported_at: None,
+            }),
+            filled: Condvar::new(),
+            room: Condvar::new(),
+            capacity: capacity.max(1),
+            overflow,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.locked()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// Offers `event` under the queue's policy (or into the room its emit
+    /// reserved).
+    pub(crate) fn push(&self, event: Arc<Event<T>>) -> Pushed {
+        let mut st = self.lock();
+        let (reserved, done) = match st.promised.is_empty() {
+            true => (false, None),
+            false => {
+                let at = event_key(&event);
+                match st.promised.iter().position(|p| p.event == at) {
+                    Some(i) => {
+                        let p = st.promised.swap_remove(i);
+                        (p.reserved, p.done)
+                    }
+                    None => (false, None),
+                }
+            }
+        };
+        let item = Item { event, done };
+        if reserved {
+            st.reserved -= 1;
+        }
+        if st.closed.is_some() {
+            drop(st);
+            finish(item.done);
+            return Pushed::Closed;
+        }
+        st.offered += 1;
+        if reserved || st.items.len() + st.reserved < self.capacity {
+            return self.enqueue(st, item, Pushed::Queued);
+        }
+        match self.overflow {
+            Overflow::DropOldest if !st.items.is_empty() => {
+                let oldest = st.items.pop_front();
+                st.dropped += 1;
+                st.unreported.0 += 1;
+                let pushed = self.enqueue(st, item, Pushed::QueuedDroppedOldest);
+                // Outside the lock: it may hold the last reference to a
+                // payload, and its emitter may be waiting on it.
+                if let Some(oldest) = oldest {
+                    finish(oldest.done);
+                }
+                pushed
+            }
+            // Every slot is reserved: the newest goes.
+            Overflow::DropOldest | Overflow::DropNewest => {
+                st.dropped += 1;
+                st.unreported.0 += 1;
+                drop(st);
+                finish(item.done);
+                Pushed::Dropped
+            }
+            Overflow::Reject => {
+                st.rejected += 1;
+                st.unreported.1 += 1;
+                drop(st);
+                finish(item.done);
+                Pushed::Rejected
+            }
+            Overflow::Disconnect => {
+                st.dropped += 1;
+                st.unreported.0 += 1;
+                st.closed = Some(Closed::Overflowed);
+                let wake = self.wake_consumer(&mut st);
+                let producers = self.wake_producers(&mut st);
+                drop(st);
+                wake_all(wake);
+                wake_all(producers);
+                finish(item.done);
+                Pushed::Dropped
+            }
+            Overflow::Block { timeout } => self.block(st, item, timeout),
+        }
+    }
+
+    /// `Block`: waits for room, at most `timeout`.
+    fn block(
+        &self,
+        mut st: MutexGuard<'_, State<T>>,
+        item: Item<T>,
+        timeout: Option<Duration>,
+    ) -> Pushed {
+        if st.consumer_thread == Some(current().id()) {
+            // The consumer runs on this thread: it cannot take anything
+            // while this thread waits.
+            st.rejected += 1;
+            st.unreported.1 += 1;
+            drop(st);
+            finish(item.done);
+            return Pushed::WouldDeadlock;
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if st.closed.is_some() {
+                // Closed while waiting: offered, never queued.
+                st.dropped += 1;
+                drop(st);
+                finish(item.done);
+                return Pushed::Dropped;
+            }
+            if st.items.len() + st.reserved < self.capacity {
+                return self.enqueue(st, item, Pushed::Queued);
+            }
+            st.producers_wait += 1;
+            st = match deadline {
+                None => self.room.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        st.producers_wait -= 1;
+                        st.rejected += 1;
+                        st.unreported.1 += 1;
+                        drop(st);
+                        finish(item.done);
+                        return Pushed::Rejected;
+                    }
+                    self.room.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+            st.producers_wait -= 1;
+        }
+    }
+
+    /// Adds `item` (room was checked) and wakes the consumer.
+    fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, item: Item<T>, pushed: Pushed) -> Pushed {
+        st.items.push_back(item);
+        st.high_water = st.high_water.max(st.items.len());
+        let wake = self.wake_consumer(&mut st);
+        drop(st);
+        wake_all(wake);
+        pushed
+    }
+
+    /// Tells a waiting consumer (invariant 4); the waker is woken by the
+    /// caller, unlocked.
+    fn wake_consumer(&self, st: &mut State<T>) -> Option<Waker> {
+        if st.consumer_waits {
+            self.filled.notify_one();
+        }
+        st.consumer.take()
+    }
+
+    /// Tells waiting producers there is room (or the end).
+    fn wake_producers(&self, st: &mut State<T>) -> Vec<Waker> {
+        if st.producers_wait != 0 {
+            self.room.notify_all();
+        }
+        std::mem::take(&mut st.producers)
+    }
+
+    /// Arranges for `event` (by address) before it is emitted: room
+    /// reserved for it if `reserve`, and `done` told once it is processed
+    /// or dropped. `Ok(false)`: the queue is closed (nothing arranged);
+    /// `Err(())`: no room to reserve. `cx`: registered to be woken when
+    /// room is made, if there is none.
+    pub(crate) fn promise(
+        &self,
+        event: EventKey,
+        reserve: bool,
+        done: Option<&Arc<Done>>,
+        cx: Option<&mut Context<'_>>,
+    ) -> Result<bool, ()> {
+        let mut st = self.lock();
+        if st.closed.is_some() {
+            return Ok(false);
+        }
+        if reserve {
+            if st.items.len() + st.reserved >= self.capacity {
+                if let Some(cx) = cx {
+                    if !st.producers.iter().any(|w| w.will_wake(cx.waker())) {
+                        st.producers.push(cx.waker().clone());
+                    }
+                }
+                return Err(());
+            }
+            st.reserved += 1;
+        }
+        st.promised.push(Promise { event, reserved: reserve, done: done.map(Done::share) });
+        Ok(true)
+    }
+
+    /// Takes back what [`promise`](Self::promise) arranged for `event`,
+    /// if its emit did not deliver it here (filtered, transformed, or the
+    /// receiver went away): the room is given back and a waiting emitter
+    /// is told.
+    pub(crate) fn withdraw(&self, event: EventKey) {
+        let mut st = self.lock();
+        let Some(i) = st.promised.iter().position(|p| p.event == event) else { return };
+        let p = st.promised.swap_remove(i);
+        let wake = if p.reserved {
+            st.reserved -= 1;
+            self.wake_producers(&mut st)
+        } else {
+            Vec::new()
+        };
+        drop(st);
+        wake_all(wake);
+        finish(p.done);
+    }
+
+    /// Takes the oldest item, if any: `Ok(None)` when empty, `Err(())`
+    /// when closed and empty. `in_flight`: the consumer finishes it later
+    /// ([`finish`](Self::finish)); else it is processed now.
+    pub(crate) fn try_pop(&self, in_flight: bool) -> Result<Option<Item<T>>, ()> {
+        let mut st = self.lock();
+        st.consumer_thread = Some(current().id());
+        let (taken, wake) = self.take(&mut st, in_flight);
+        drop(st);
+        wake_all(wake);
+        taken
+    }
+
+    /// Takes the oldest item under the lock; returns the producers to wake
+    /// once it is released.
+    fn take(
+        &self,
+        st: &mut State<T>,
+        in_flight: bool,
+    ) -> (Result<Option<Item<T>>, ()>, Vec<Waker>) {
+        match st.items.pop_front() {
+            Some(item) => {
+                if in_flight {
+                    st.in_flight += 1;
+                } else {
+                    st.processed += 1;
+                }
+                (Ok(Some(item)), self.wake_producers(st))
+            }
+            None if st.closed.is_some() => (Err(()), Vec::new()),
+            None => (Ok(None), Vec::new()),
+        }
+    }
+
+    /// Takes the oldest item, or registers `cx` for the next push.
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, in_flight: bool) -> Poll<Option<Item<T>>> {
+        let mut st = self.lock();
+        st.consumer_thread = Some(current().id());
+        let (taken, wake) = self.take(&mut st, in_flight);
+        let poll = match taken {
+            Ok(Some(item)) => Poll::Ready(Some(item)),
+            Err(()) => Poll::Ready(None),
+            Ok(None) => {
+                match &st.consumer {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => st.consumer = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        };
+        drop(st);
+        wake_all(wake);
+        poll
+    }
+
+    /// Takes the oldest item, waiting for one until `deadline`: `Err(true)`
+    /// closed and empty, `Err(false)` timed out.
+    pub(crate) fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Item<T>, bool> {
+        let mut st = self.lock();
+        st.consumer_thread = Some(current().id());
+        loop {
+            let (taken, wake) = self.take(&mut st, false);
+            match taken {
+                Ok(Some(item)) => {
+                    drop(st);
+                    wake_all(wake);
+                    return Ok(item);
+                }
+                Err(()) => return Err(true),
+                Ok(None) => {}
+            }
+            st.consumer_waits = true;
+            st = match deadline {
+                None => self.filled.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        st.consumer_waits = false;
+                        return Err(false);
+                    }
+                    self.filled.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+            st.consumer_waits = false;
+        }
+    }
+
+    /// An item taken in flight was handled.
+    pub(crate) fn finish(&self, done: Option<Arc<Done>>) {
+        let mut st = self.lock();
+        st.in_flight -= 1;
+        st.processed += 1;
+        drop(st);
+        finish(done);
+    }
+
+    /// Closes the queue: nothing more is added. `discard`: what is queued
+    /// is dropped (counted) instead of left for the consumer. Wakes
+    /// everyone waiting.
+    pub(crate) fn close(&self, why: Closed) {
+        let mut st = self.lock();
+        if st.closed.is_none() || why == Closed::Discarded {
+            st.closed = Some(why);
+        }
+        let discarded = if why == Closed::Discarded {
+            let n = st.items.len() as u64;
+            st.dropped += n;
+            std::mem::take(&mut st.items)
+        } else {
+            VecDeque::new()
+        };
+        let consumer = self.wake_consumer(&mut st);
+        let producers = self.wake_producers(&mut st);
+        drop(st);
+        wake_all(consumer);
+        wake_all(producers);
+        for item in discarded {
+            finish(item.done);
+        }
+        // Promises stay until their emits withdraw them (a push finds the
+        // queue closed and gives its share back then).
+    }
+
+    /// Why it was closed, if it was.
+    pub(crate) fn closed(&self) -> Option<Closed> {
+        self.lock().closed
+    }
+
+    /// Whether the queue holds nothing and nothing is being handled.
+    pub(crate) fn is_idle(&self) -> bool {
+        let st = self.lock();
+        st.items.is_empty() && st.in_flight == 0
+    }
+
+    /// Its counters.
+    pub(crate) fn stats(&self) -> QueueStats {
+        let st = self.lock();
+        QueueStats {
+            len: st.items.len(),
+            capacity: self.capacity,
+            high_water: st.high_water,
+            in_flight: st.in_flight,
+            offered: st.offered,
+            processed: st.processed,
+            dropped: st.dropped,
+            rejected: st.rejected,
+            closed: st.closed.is_some(),
+        }
+    }
+
+    /// Losses to report on `mesh.receiver.lagged`, at most once per
+    /// [`LAG_INTERVAL`] (`force`: now, if any: the queue is going away).
+    pub(crate) fn lag_report(&self, force: bool) -> Option<Lag> {
+        let mut st = self.lock();
+        if st.unreported == (0, 0) {
+            return None;
+        }
+        let now = Instant::now();
+        if !force && st.reported_at.is_some_and(|at| now.duration_since(at) < LAG_INTERVAL) {
+            return None;
+        }
+        st.reported_at = Some(now);
+        let (dropped, rejected) = std::mem::take(&mut st.unreported);
+        Some(Lag { dropped, rejected, len: st.items.len() })
+    }
+}
+
+/// Tells an emitter waiting for its event that this queue is done with it.
+fn finish(done: Option<Arc<Done>>) {
+    if let Some(done) = done {
+        done.complete();
+    }
+}
+
+fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
+    for w in wakers {
+        w.wake();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The queue's wake-up protocol (invariant 4) and its accounting
+    //! (invariants 1–2), with every interleaving loom finds.
+    use super::*;
+    use loom::sync::Arc as LoomArc;
+    use loom::thread;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn item(n: u32) -> std::sync::Arc<Event<u32>> {
+        std::sync::Arc::new(Event::new(n))
+    }
+
+    /// A consumer that registers its waker while a producer pushes is
+    /// either handed the item at once or woken: never left waiting.
+    #[test]
+    fn loom_async_pop_is_woken_by_push() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(2, Overflow::Reject));
+            let producer = {
+                let ch = ch.clone();
+                thread::spawn(move || assert_eq!(ch.push(item(1)), Pushed::Queued))
+            };
+            let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            let first = ch.poll_pop(&mut cx, false);
+            producer.join().unwrap();
+            match first {
+                Poll::Ready(Some(it)) => assert_eq!(it.event.data, 1),
+                Poll::Ready(None) => panic!("closed"),
+                Poll::Pending => {
+                    assert_eq!(count.0.load(Ordering::SeqCst), 1, "a pending consumer is woken");
+                    assert!(matches!(ch.poll_pop(&mut cx, false), Poll::Ready(Some(_))));
+                }
+            }
+            let s = ch.stats();
+            assert_eq!(s.offered, s.processed + s.dropped + s.rejected + s.len as u64);
+        });
+    }
+
+    /// A producer blocked on a full queue is released by a pop, and the
+    /// queue never holds more than its bound.
+    #[test]
+    fn loom_blocked_push_is_released_by_pop() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::Block { timeout: None }));
+            assert_eq!(ch.push(item(1)), Pushed::Queued);
+            let producer = {
+                let ch = ch.clone();
+                thread::spawn(move || ch.push(item(2)))
+            };
+            let first = ch.pop_blocking(None).ok().map(|i| i.event.data);
+            assert_eq!(first, Some(1));
+            assert!(ch.stats().len <= 1);
+            assert_eq!(producer.join().unwrap(), Pushed::Queued);
+            let second = ch.pop_blocking(None).ok().map(|i| i.event.data);
+            assert_eq!(second, Some(2));
+            let s = ch.stats();
+            assert_eq!((s.offered, s.processed), (2, 2));
+        });
+    }
+
+    /// Close wakes a blocking consumer, which drains what was queued and
+    /// then sees the end; a concurrent push is either queued before the
+    /// close (and drained) or refused (not offered).
+    #[test]
+    fn loom_close_drains_then_ends() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(2, Overflow::DropNewest));
+            let producer = {
+                let ch = ch.clone();
+                thread::spawn(move || {
+                    let pushed = ch.push(item(1));
+                    ch.close(Closed::Detached);
+                    pushed
+                })
+            };
+            let mut got = Vec::new();
+            while let Ok(it) = ch.pop_blocking(None) {
+                got.push(it.event.data);
+            }
+            assert_eq!(producer.join().unwrap(), Pushed::Queued);
+            assert_eq!(got, [1]);
+        });
+    }
+
+    /// Drop-oldest under two concurrent producers: the bound holds and
+    /// the accounting adds up.
+    #[test]
+    fn loom_drop_oldest_accounting() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::DropOldest));
+            let a = {
+                let ch = ch.clone();
+                thread::spawn(move || ch.push(item(1)))
+            };
+            let b = ch.push(item(2));
+            let a = a.join().unwrap();
+            let pushed = [a, b];
+            assert!(pushed.contains(&Pushed::QueuedDroppedOldest));
+            let s = ch.stats();
+            assert_eq!((s.offered, s.dropped, s.len), (2, 1, 1));
+        });
+    }
+}

@@ -1,0 +1,177 @@
+//! Async receivers: a queued receiver whose consumer is a future (the
+//! [`Driver`]) that runs the user's async function on each event, one at
+//! a time, on whatever executor the user spawns it on.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::event::Event;
+use crate::receiver::ReceiverResult;
+use crate::signal::{Signal, WeakSignal, panic_message};
+
+use super::channel::{Channel, Closed, Item};
+use super::done::Done;
+use super::subscription::connect_queue;
+use super::{Control, Queue, QueueConnection};
+
+/// The future one event's handling is: `None` on success, the failure
+/// message on `Err`.
+type Handling = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+
+/// The user's function, erased.
+type Run<T> = Box<dyn Fn(Arc<Event<T>>) -> Handling + Send + Sync>;
+
+/// Runs an async receiver: takes its events from its queue, one at a time,
+/// and awaits the receiver on each. Spawn it on any executor; it finishes
+/// when the receiver is disconnected and its queue drained. Dropping it
+/// disconnects the receiver and drops what was queued (counted).
+///
+/// A receiver that panics or returns `Err` is counted on the signal and
+/// reported on [`mesh.receiver.failed`](crate::meta::failed); the driver
+/// goes on with the next event.
+#[must_use = "a driver does nothing unless spawned or awaited"]
+pub struct Driver<T> {
+    channel: Arc<Channel<T>>,
+    queue: QueueConnection,
+    run: Run<T>,
+    signal: WeakSignal<T>,
+    name: Cow<'static, str>,
+    /// The event being handled, and whom to tell when it is.
+    current: Option<(Handling, Option<Arc<Done>>)>,
+}
+
+impl<T: Send + Sync + 'static> Driver<T> {
+    /// The receiver's handle (also returned by `connect_async`).
+    pub fn connection(&self) -> &QueueConnection {
+        &self.queue
+    }
+
+    /// Starts handling `item`; a panic creating the future is a failure.
+    fn start(&mut self, item: Item<T>) {
+        let handling =
+            catch_unwind(AssertUnwindSafe(|| (self.run)(item.event))).unwrap_or_else(|panic| {
+                let message = panic_message(&*panic);
+                Box::pin(std::future::ready(Some(message)))
+            });
+        self.current = Some((handling, item.done));
+    }
+
+    fn failed(&self, message: String) {
+        if let Some(signal) = self.signal.upgrade() {
+            signal.report_failure(self.name.clone(), message);
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Future for Driver<T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if let Some((handling, _)) = &mut this.current {
+                let outcome = catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));
+                let failure = match outcome {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(failure)) => failure,
+                    Err(panic) => Some(panic_message(&*panic)),
+                };
+                let done = this.current.take().and_then(|(_, done)| done);
+                this.channel.finish(done);
+                if let Some(message) = failure {
+                    this.failed(message);
+                }
+                continue;
+            }
+            match this.channel.poll_pop(cx, true) {
+                Poll::Ready(Some(item)) => this.start(item),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<T> Drop for Driver<T> {
+    fn drop(&mut self) {
+        self.queue.connection.clone().disconnect();
+        if let Some((_, done)) = self.current.take() {
+            // Dropped while handling: that event is finished (not lost).
+            self.channel.finish(done);
+        }
+        self.channel.close(Closed::Discarded);
+    }
+}
+
+impl<T> fmt::Debug for Driver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver").field("name", &self.name).field("queue", &self.queue).finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> Signal<T> {
+    /// Connects an async receiver behind a queue: returns its handle and
+    /// the [`Driver`] to spawn on your executor.
+    ///
+    /// The receiver takes the shared envelope (`Arc<Event<T>>`), so its
+    /// future can own it; it returns `()` or `Result<(), E: Display>`.
+    /// Events are handled one at a time, in queue order.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mesh::{Event, Signal};
+    /// use mesh::delivery::Queue;
+    /// let s = Signal::<u32>::new();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let (handle, driver) = s.connect_async(Queue::bounded(64), move |ev: Arc<Event<u32>>| {
+    ///     let log = log.clone();
+    ///     async move { log.lock().unwrap().push(ev.data) }
+    /// });
+    /// s.emit(1);
+    /// s.emit(2);
+    /// handle.disconnect(mesh::delivery::Shutdown::Drain);
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Waker};
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = Context::from_waker(Waker::noop());
+    /// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// block_on(driver); // on a real executor: tokio::spawn(driver)
+    /// assert_eq!(*seen.lock().unwrap(), [1, 2]);
+    /// ```
+    pub fn connect_async<F, Fut, R>(
+        &self,
+        queue: Queue,
+        receiver: F,
+    ) -> (QueueConnection, Driver<T>)
+    where
+        F: Fn(Arc<Event<T>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: ReceiverResult,
+    {
+        let name: Cow<'static, str> =
+            queue.options.name.clone().unwrap_or(Cow::Borrowed(std::any::type_name::<F>()));
+        let queue = queue.name(name.clone());
+        let (channel, connection) = connect_queue(self, queue, "async receiver", true);
+        let handle = QueueConnection { connection, queue: channel.clone() as Arc<dyn Control> };
+        let run: Run<T> = Box::new(move |event| {
+            let fut = receiver(event);
+            Box::pin(async move { fut.await.into_failure() })
+        });
+        let driver = Driver {
+            channel,
+            queue: handle.clone(),
+            run,
+            signal: self.downgrade(),
+            name,
+            current: None,
+        };
+        (handle, driver)
+    }
+}

@@ -1,0 +1,174 @@
+//! Emitting with queued receivers in mind: [`Signal::try_emit`] (all or
+//! nothing), [`Signal::emit_async`] (await room instead of blocking) and
+//! [`Signal::emit_and_wait`] (until every queue has processed the event).
+//!
+//! All three build the envelope first and *promise* it to the queues of
+//! the current snapshot ([`Channel::promise`]): room reserved where the
+//! policy would refuse or wait, and a share of the emitter's [`Done`]
+//! where it waits for processing. The envelope is then emitted as any
+//! other; each queue recognises it by address and id when it arrives and
+//! uses what was promised. What was not used (the event was filtered or
+//! transformed by middleware, a receiver went away) is withdrawn after
+//! the emit. A queued receiver connected between the promise and the emit
+//! gets the event under its own policy.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::receiver::SlotRef;
+use crate::signal::{Emitted, Signal};
+use crate::subscribers::Snapshot;
+
+use super::channel::{Channel, EventKey, event_key};
+use super::done::Done;
+
+/// [`Signal::try_emit`] found a queue full: nothing was delivered.
+pub struct TryEmitError<T> {
+    data: T,
+    receiver: std::borrow::Cow<'static, str>,
+}
+
+impl<T> TryEmitError<T> {
+    /// The payload, back.
+    pub fn into_inner(self) -> T {
+        self.data
+    }
+
+    /// The name of the queued receiver that was full.
+    pub fn receiver(&self) -> &str {
+        &self.receiver
+    }
+}
+
+impl<T> fmt::Debug for TryEmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryEmitError").field("receiver", &self.receiver).finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for TryEmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the queue of receiver `{}` is full: nothing was emitted", self.receiver)
+    }
+}
+
+impl<T> std::error::Error for TryEmitError<T> {}
+
+/// The queues of `snap` that take an event emitted without a source.
+fn queues<T: Send + Sync + 'static>(
+    snap: &Snapshot<SlotRef>,
+) -> impl Iterator<Item = (&SlotRef, &Channel<T>)> {
+    snap.items().iter().filter(|slot| slot.0.accepts(None)).filter_map(|slot| {
+        let channel = slot.0.backlog()?.as_any().downcast_ref::<Channel<T>>()?;
+        Some((slot, channel))
+    })
+}
+
+/// Withdraws the promises of `event` from `channels`.
+fn withdraw<T>(channels: &[&Channel<T>], key: EventKey) {
+    for channel in channels {
+        channel.withdraw(key);
+    }
+}
+
+impl<T: Send + Sync + 'static> Signal<T> {
+    /// Emits only if every queued receiver that would refuse or wait
+    /// (`Reject`, `Block`) has room: all or nothing. On success the room
+    /// was reserved, so those queues take it. On failure nothing was
+    /// delivered to anyone and the payload is handed back.
+    ///
+    /// ```
+    /// use mesh::Signal;
+    /// use mesh::delivery::{Overflow, Queue};
+    /// let s = Signal::<u32>::new();
+    /// let _sub = s.subscribe(Queue::bounded(1).overflow(Overflow::Reject));
+    /// assert!(s.try_emit(1).is_ok());
+    /// let err = s.try_emit(2).unwrap_err();
+    /// assert_eq!(err.into_inner(), 2);
+    /// ```
+    pub fn try_emit(&self, data: T) -> Result<Emitted, TryEmitError<T>> {
+        let core = self.core();
+        let event = Arc::new(core.envelope(data, None, 0));
+        let key = event_key(&event);
+        let snap = core.subs.load_full();
+        let mut promised = Vec::new();
+        for (slot, channel) in queues::<T>(&snap) {
+            if !channel.overflow().refuses() {
+                continue;
+            }
+            match channel.promise(key, true, None, None) {
+                Ok(true) => promised.push(channel),
+                Ok(false) => {}
+                Err(()) => {
+                    withdraw(&promised, key);
+                    let receiver = slot.0.name().clone();
+                    let data = match Arc::try_unwrap(event) {
+                        Ok(event) => event.data,
+                        // Unreachable: the envelope was not shared yet.
+                        Err(_) => unreachable!("an envelope not emitted yet is not shared"),
+                    };
+                    return Err(TryEmitError { data, receiver });
+                }
+            }
+        }
+        let emitted = core.emit_shared_event(event);
+        withdraw(&promised, key);
+        Ok(emitted)
+    }
+
+    /// Emits without blocking the thread: waits (asynchronously) for room
+    /// in every `Block` queue, reserves it, then emits. Other policies act
+    /// as in [`emit`](Self::emit).
+    pub async fn emit_async(&self, data: T) -> Emitted {
+        self.emit_promised(data, false).await
+    }
+
+    /// [`emit_async`](Self::emit_async), then waits until every queued
+    /// receiver that took the event has processed it (or dropped it):
+    /// synchronous receivers have run, async receivers have finished, and
+    /// subscriptions have taken it out (Blinker's `send_async`).
+    pub async fn emit_and_wait(&self, data: T) -> Emitted {
+        self.emit_promised(data, true).await
+    }
+
+    async fn emit_promised(&self, data: T, wait: bool) -> Emitted {
+        let core = self.core().clone();
+        let event = Arc::new(core.envelope(data, None, 0));
+        let key = event_key(&event);
+        let done = wait.then(Done::new);
+        let snap = core.subs.load_full();
+        // Reserve in every `Block` queue, or wait for the full one and
+        // start again (holding no reservation while waiting).
+        poll_fn(|cx| {
+            let mut promised = Vec::new();
+            for (_, channel) in queues::<T>(&snap) {
+                let reserve = matches!(channel.overflow(), super::Overflow::Block { .. });
+                if !reserve && done.is_none() {
+                    continue;
+                }
+                match channel.promise(key, reserve, done.as_ref(), Some(cx)) {
+                    Ok(true) => promised.push(channel),
+                    Ok(false) => {}
+                    Err(()) => {
+                        withdraw(&promised, key);
+                        return Poll::Pending;
+                    }
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        let emitted = core.emit_shared_event(event);
+        let channels: Vec<&Channel<T>> = queues::<T>(&snap).map(|(_, c)| c).collect();
+        withdraw(&channels, key);
+        drop(channels);
+        drop(snap);
+        if let Some(done) = done {
+            done.complete();
+            poll_fn(|cx| done.poll(cx)).await;
+        }
+        emitted
+    }
+}
