@@ -8,12 +8,19 @@ use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
 use crate::attr::{Errors, parse_options};
 use crate::krate;
 
-const OPTIONS: &[&str] = &["priority", "source", "name", "crate"];
+const OPTIONS: &[&str] = &["priority", "source", "name", "queue", "overflow", "crate"];
+
+/// The `overflow = ...` policies, and the `Overflow` each names.
+const POLICIES: &[&str] = &["drop_oldest", "drop_newest", "reject", "block", "disconnect"];
 
 struct Args {
     priority: i32,
     source: Option<LitStr>,
     name: Option<LitStr>,
+    /// `queue = N` and its span.
+    queue: Option<(usize, Span)>,
+    /// `overflow = policy` and its span.
+    overflow: Option<(String, Span)>,
     krate: Option<syn::Path>,
 }
 
@@ -39,6 +46,18 @@ pub(crate) fn receiver(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let spec = validate(&func, &mut errors);
+    if func.sig.asyncness.is_none() {
+        for (what, span) in
+            [("queue", args.queue.map(|q| q.1)), ("overflow", args.overflow.as_ref().map(|o| o.1))]
+        {
+            if let Some(span) = span {
+                errors.at(
+                    span,
+                    format!("`{what}` applies to `async fn` receivers: a synchronous receiver runs in the emit"),
+                );
+            }
+        }
+    }
     let errs = errors.to_compile_errors();
     match spec {
         Some(spec) if errors.is_empty() => {
@@ -50,12 +69,39 @@ pub(crate) fn receiver(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
-    let mut out = Args { priority: 0, source: None, name: None, krate: None };
+    let mut out =
+        Args { priority: 0, source: None, name: None, queue: None, overflow: None, krate: None };
     for opt in parse_options(args, OPTIONS, "#[receiver]", errors) {
         match opt.key.as_str() {
             "priority" => out.priority = opt.int::<i32>(errors, "i32").unwrap_or(0),
             "source" => out.source = opt.string(errors),
             "name" => out.name = opt.string(errors),
+            "queue" => match opt.int::<usize>(errors, "usize") {
+                Some(0) => errors.at(opt.value_span(), "`queue` must be at least 1"),
+                Some(n) => out.queue = Some((n, opt.value_span())),
+                None => {}
+            },
+            "overflow" => {
+                let policy = opt.path(errors);
+                match policy.as_ref().and_then(|p| p.get_ident()) {
+                    Some(id) if POLICIES.contains(&id.to_string().as_str()) => {
+                        out.overflow = Some((id.to_string(), opt.value_span()));
+                    }
+                    _ if policy.is_some() => errors.at(
+                        opt.value_span(),
+                        format!(
+                            "unknown overflow policy `{}`; expected one of: {}",
+                            policy.as_ref().map(|p| quote!(#p).to_string()).unwrap_or_default(),
+                            POLICIES
+                                .iter()
+                                .map(|p| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
             "crate" => out.krate = opt.path(errors),
             _ => {}
         }
@@ -76,13 +122,6 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
 fn validate<'a>(func: &'a ItemFn, errors: &mut Errors) -> Option<Spec<'a>> {
     let sig = &func.sig;
     let before = errors.is_empty();
-    if let Some(a) = &sig.asyncness {
-        errors.at(
-            a.span(),
-            "async receivers are not supported yet: make the function synchronous \
-             (spawn async work from it if needed)",
-        );
-    }
     if let Some(u) = &sig.unsafety {
         errors.at(u.span(), "a receiver cannot be `unsafe`: it is called like any safe function");
     }
@@ -218,8 +257,37 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
                 as fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>
         },
     };
-    let connect = quote! {
-        #krate::__private::connect_static::<#payload_at_arg, _, _>(signal, options, #receiver)
+    let connect = match spec.func.sig.asyncness {
+        None => quote! {
+            #krate::__private::connect_static::<#payload_at_arg, _, _>(signal, options, #receiver)
+        },
+        // An async receiver gets the shared envelope and owns it while its
+        // future runs; its argument is borrowed from it.
+        Some(_) => {
+            let capacity = args.queue.map_or(1024, |q| q.0);
+            let overflow = match args.overflow.as_ref().map(|o| o.0.as_str()) {
+                None | Some("drop_oldest") => quote!(DropOldest),
+                Some("drop_newest") => quote!(DropNewest),
+                Some("reject") => quote!(Reject),
+                Some("disconnect") => quote!(Disconnect),
+                Some(_) => quote!(Block { timeout: ::core::option::Option::None }),
+            };
+            quote! {
+                #krate::__private::connect_static_async::<#payload_at_arg, #arg, _, _>(
+                    signal,
+                    options,
+                    #krate::__private::AsyncQueue {
+                        capacity: #capacity,
+                        overflow: #krate::delivery::Overflow::#overflow,
+                    },
+                    |ev: ::std::sync::Arc<#krate::Event<#payload_at_arg>>| async move {
+                        #result(#ident(
+                            <#arg as #krate::__private::ReceiverArg>::from_event(&ev)
+                        ).await)
+                    },
+                )
+            }
+        }
     };
     quote! {
         #[doc(hidden)]

@@ -99,12 +99,24 @@ pub trait EventType: Send + Sync + Sized + 'static {
 pub trait ReceiverArg {
     /// The event type.
     type Payload: EventType;
+    /// Whether the argument is the payload alone (not the envelope).
+    const PAYLOAD_ONLY: bool;
+    /// The argument, from the envelope (async receivers).
+    fn from_event(event: &Event<Self::Payload>) -> &Self;
 }
 
 impl<T: EventType> ReceiverArg for T {
     type Payload = T;
+    const PAYLOAD_ONLY: bool = true;
+    fn from_event(event: &Event<T>) -> &T {
+        &event.data
+    }
 }
 
 impl<T: EventType> ReceiverArg for Event<T> {
     type Payload = T;
+    const PAYLOAD_ONLY: bool = false;
+    fn from_event(event: &Event<T>) -> &Event<T> {
+        event
+    }
 }

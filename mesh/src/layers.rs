@@ -34,7 +34,7 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("event_type", 7),
     ("projection", 8),
     ("delivery", 8),
-    ("private", 8),
+    ("private", 9),
     ("testing", 9),
 ];
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 pub use inventory;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::event_type::EventType;
 use crate::observe::{self, ScopedSignal};
@@ -251,6 +251,42 @@ where
 {
     let signal = signal.downcast_ref::<Signal<P>>()?;
     signal.connect_quiet(options, f)
+}
+
+/// How an async `#[receiver]` is queued: `queue = N` and
+/// `overflow = ...` (defaults: 1024, drop oldest).
+pub struct AsyncQueue {
+    /// The bound, in events.
+    pub capacity: usize,
+    /// The policy.
+    pub overflow: crate::delivery::Overflow,
+}
+
+/// Connects the async function `f` (called with the envelope; `A` is the
+/// receiver's argument, `&P` or `&Event<P>`) to `signal` if it is a
+/// `Signal<P>`, quietly, and hands its driver to the spawner
+/// ([`delivery::set_spawner`](crate::delivery::set_spawner)).
+pub fn connect_static_async<P, A, F, Fut>(
+    signal: &dyn Any,
+    options: ConnectOptions,
+    queue: AsyncQueue,
+    f: F,
+) -> Connected
+where
+    P: Send + Sync + 'static,
+    A: ReceiverArg<Payload = P> + ?Sized,
+    F: Fn(Arc<crate::Event<P>>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Failure>> + Send + 'static,
+{
+    let signal = signal.downcast_ref::<Signal<P>>()?;
+    let mut q =
+        crate::delivery::Queue::bounded(queue.capacity).overflow(queue.overflow).options(options);
+    if A::PAYLOAD_ONLY {
+        q = q.payload_only();
+    }
+    let (_handle, driver, info) = signal.connect_async_with(q, f, false);
+    crate::delivery::spawn(Box::pin(driver));
+    info
 }
 
 /// Length of `<namespace>.<name>` (or `<name>` at the root).

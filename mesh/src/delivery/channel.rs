@@ -287,9 +287,10 @@ impl<T> Channel<T> {
         item: Item<T>,
         timeout: Option<Duration>,
     ) -> Pushed {
-        if st.consumer_thread == Some(current().id()) {
-            // The consumer runs on this thread: it cannot take anything
-            // while this thread waits.
+        if st.consumer_thread == Some(current().id()) || on_single_threaded_runtime() {
+            // The consumer runs on this thread (or may: a single-threaded
+            // runtime runs every task here): it cannot take anything while
+            // this thread waits.
             st.rejected += 1;
             st.unreported.1 += 1;
             drop(st);
@@ -569,6 +570,17 @@ impl<T> Channel<T> {
         let (dropped, rejected) = std::mem::take(&mut st.unreported);
         Some(Lag { dropped, rejected, len: st.items.len() })
     }
+}
+
+/// Whether this thread runs a single-threaded Tokio runtime (feature
+/// `tokio`), whose tasks (the consumer among them) cannot run while it
+/// blocks.
+fn on_single_threaded_runtime() -> bool {
+    #[cfg(all(feature = "tokio", not(loom)))]
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        return handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread;
+    }
+    false
 }
 
 /// Tells an emitter waiting for its event that this queue is done with it.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::event::Event;
-use crate::receiver::ReceiverResult;
+use crate::receiver::{ReceiverInfo, ReceiverResult};
 use crate::signal::{Signal, WeakSignal, panic_message};
 
 use super::channel::{Channel, Closed, Item};
@@ -155,10 +155,28 @@ impl<T: Send + Sync + 'static> Signal<T> {
         Fut: Future<Output = R> + Send + 'static,
         R: ReceiverResult,
     {
+        let (handle, driver, _) = self.connect_async_with(queue, receiver, true);
+        (handle, driver)
+    }
+
+    /// [`connect_async`](Self::connect_async); `announce`: report the
+    /// receiver on `mesh.receiver.connected` (else its info is returned).
+    pub(crate) fn connect_async_with<F, Fut, R>(
+        &self,
+        queue: Queue,
+        receiver: F,
+        announce: bool,
+    ) -> (QueueConnection, Driver<T>, Option<ReceiverInfo>)
+    where
+        F: Fn(Arc<Event<T>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: ReceiverResult,
+    {
         let name: Cow<'static, str> =
             queue.options.name.clone().unwrap_or(Cow::Borrowed(std::any::type_name::<F>()));
         let queue = queue.name(name.clone());
-        let (channel, connection) = connect_queue(self, queue, "async receiver", true);
+        let (channel, connection, info) =
+            connect_queue(self, queue, "async receiver", true, announce);
         let handle = QueueConnection { connection, queue: channel.clone() as Arc<dyn Control> };
         let run: Run<T> = Box::new(move |event| {
             let fut = receiver(event);
@@ -172,6 +190,6 @@ impl<T: Send + Sync + 'static> Signal<T> {
             name,
             current: None,
         };
-        (handle, driver)
+        (handle, driver, info)
     }
 }

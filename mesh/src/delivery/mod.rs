@@ -94,6 +94,7 @@ mod done;
 mod driver;
 mod emit;
 mod feed;
+mod spawn;
 mod subscription;
 
 use std::borrow::Cow;
@@ -110,6 +111,10 @@ use channel::{Channel, Closed};
 
 pub use driver::Driver;
 pub use emit::TryEmitError;
+pub(crate) use spawn::spawn;
+#[cfg(feature = "tokio")]
+pub use spawn::spawn_on;
+pub use spawn::{Task, set_spawner, take_pending};
 pub use subscription::{RecvTimeoutError, Subscription, TryRecvError};
 
 /// What a queued receiver does when its queue is full (see

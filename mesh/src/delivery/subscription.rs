@@ -12,6 +12,7 @@ use futures_core::Stream;
 
 use crate::connection::Connection;
 use crate::event::Event;
+use crate::receiver::ReceiverInfo;
 use crate::signal::Signal;
 
 use super::channel::{Channel, Closed, Item};
@@ -193,29 +194,32 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// assert_eq!(sub.try_recv().unwrap().data, 1);
     /// ```
     pub fn subscribe(&self, queue: Queue) -> Subscription<T> {
-        let (channel, connection) = connect_queue(self, queue, "subscription", true);
+        let (channel, connection, _) = connect_queue(self, queue, "subscription", true, true);
         Subscription { channel, connection }
     }
 }
 
 /// Connects a queued receiver feeding a new channel. `envelope`: its
 /// consumer reads the envelope (unless the queue says payload only).
+/// `announce`: report it on `mesh.receiver.connected` (else its info is
+/// returned).
 pub(crate) fn connect_queue<T: Send + Sync + 'static>(
     signal: &Signal<T>,
     queue: Queue,
     default_name: &'static str,
     envelope: bool,
-) -> (Arc<Channel<T>>, Connection) {
+    announce: bool,
+) -> (Arc<Channel<T>>, Connection, Option<ReceiverInfo>) {
     let channel = queue.channel::<T>();
     let mut options = queue.options;
     let name = options.name.get_or_insert(default_name.into()).clone();
     let (sig, signal_id) = (signal.name(), signal.id());
-    let connection = if envelope && !queue.payload_only {
+    let (connection, info) = if envelope && !queue.payload_only {
         let feed = Feed::<T, true> { channel: channel.clone(), signal: sig, signal_id, name };
-        signal.connect_queued(feed, options, queue.replay)
+        signal.connect_queued(feed, options, queue.replay, announce)
     } else {
         let feed = Feed::<T, false> { channel: channel.clone(), signal: sig, signal_id, name };
-        signal.connect_queued(feed, options, queue.replay)
+        signal.connect_queued(feed, options, queue.replay, announce)
     };
-    (channel, connection)
+    (channel, connection, info)
 }

@@ -242,16 +242,19 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     /// Connects `handler` (with replay if `replay`): the delivery layer's
     /// queued receivers.
+    /// `announce`: report the new receiver on `mesh.receiver.connected`
+    /// (else it is returned for the caller to report).
     pub(crate) fn connect_queued<H: Handler<T>>(
         &self,
         handler: H,
         options: ConnectOptions,
         replay: bool,
-    ) -> Connection {
+        announce: bool,
+    ) -> (Connection, Option<ReceiverInfo>) {
         if replay {
-            self.connect_replaying(handler, options, "")
+            (self.connect_replaying(handler, options, ""), None)
         } else {
-            self.connect_handler(handler, options, "", true).0
+            self.connect_handler(handler, options, "", announce)
         }
     }
 

@@ -3,7 +3,7 @@ use mesh::prelude::*;
 #[signal]
 pub struct Tick;
 
-#[receiver]
+#[receiver(queue = 0, overflow = drop_everything)]
 async fn on_tick(_tick: &Tick) {}
 
 fn main() {}
