@@ -1112,6 +1112,17 @@ impl Base {
                 None if queue.is_empty() => {
                     Emitted::dispatched_bits(items.len() as u32 - skipped, skipped)
                 }
+                // Queues counted, nothing else to settle.
+                None => Emitted {
+                    delivered: items.len() as u32 - skipped - queue.receivers,
+                    failed: 0,
+                    skipped,
+                    queued: queue.queued,
+                    dropped: queue.dropped,
+                    rejected: queue.rejected,
+                    status: EmitStatus::Dispatched,
+                }
+                .to_bits(),
                 notes => {
                     let notes = notes.map_or_else(Vec::new, |n| *n);
                     self.settle(snap, notes, skipped, queue).to_bits()
