@@ -30,7 +30,7 @@
 //! 4. A waiting consumer has left its waker in `consumer` (async) or set
 //!    `consumer_waits` (blocking) before it releases the lock, and every
 //!    push or close after that wakes it; likewise producers waiting for
-//!    room (`producers`, `producers_wait`) and every pop, unreservation or
+//!    room (`Rare::producers`, `producers_wait`) and every pop, unreservation or
 //!    close. So no wake-up is lost (modelled with loom below).
 //!
 //! [`Subscription`]: super::Subscription
@@ -96,11 +96,11 @@ struct State<T> {
     items: VecDeque<Item<T>>,
     closed: Option<Closed>,
     /// Room promised to emits that reserved it (invariant 1): the number
-    /// of `promised` entries with `reserved` set.
+    /// of `Rare::promised` entries with `reserved` set.
     reserved: usize,
-    /// What emits that are on their way promised or asked for their
-    /// event, found by the event's address when it arrives.
-    promised: Vec<Promise>,
+    /// What only queues under pressure or waited on need, allocated on
+    /// first use: an idle queue stays within its memory budget.
+    rare: Option<Box<Rare>>,
     /// Taken by the consumer, not finished yet (async receivers).
     in_flight: usize,
     high_water: usize,
@@ -115,14 +115,35 @@ struct State<T> {
     /// The thread that last took from the queue: a blocking push there
     /// would wait for itself.
     consumer_thread: Option<ThreadId>,
-    /// Async emitters waiting for room.
-    producers: Vec<Waker>,
     /// Blocking emitters waiting on `room`.
     producers_wait: usize,
+}
+
+/// The parts of [`State`] an idle queue does without.
+#[derive(Default)]
+struct Rare {
+    /// What emits that are on their way promised or asked for their
+    /// event, found by the event's address when it arrives.
+    promised: Vec<Promise>,
+    /// Async emitters waiting for room.
+    producers: Vec<Waker>,
     /// Losses not reported on `mesh.receiver.lagged` yet, and when the
     /// last report was made.
     unreported: (u64, u64),
     reported_at: Option<Instant>,
+}
+
+impl<T> State<T> {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Counts a loss to report (dropped, rejected).
+    fn unreported(&mut self, dropped: u64, rejected: u64) {
+        let rare = self.rare();
+        rare.unreported.0 += dropped;
+        rare.unreported.1 += rejected;
+    }
 }
 
 /// What a push did.
@@ -172,7 +193,7 @@ impl<T> Channel<T> {
                 items: VecDeque::new(),
                 closed: None,
                 reserved: 0,
-                promised: Vec::new(),
+                rare: None,
                 in_flight: 0,
                 high_water: 0,
                 offered: 0,
@@ -182,10 +203,7 @@ impl<T> Channel<T> {
                 consumer: None,
                 consumer_waits: false,
                 consumer_thread: None,
-                producers: Vec::new(),
                 producers_wait: 0,
-                unreported: (0, 0),
-                reported_at: None,
             }),
             filled: Condvar::new(),
             room: Condvar::new(),
@@ -210,13 +228,13 @@ impl<T> Channel<T> {
     /// reserved).
     pub(crate) fn push(&self, event: Arc<Event<T>>) -> Pushed {
         let mut st = self.lock();
-        let (reserved, done) = match st.promised.is_empty() {
-            true => (false, None),
-            false => {
+        let (reserved, done) = match st.rare.as_mut().filter(|r| !r.promised.is_empty()) {
+            None => (false, None),
+            Some(rare) => {
                 let at = event_key(&event);
-                match st.promised.iter().position(|p| p.event == at) {
+                match rare.promised.iter().position(|p| p.event == at) {
                     Some(i) => {
-                        let p = st.promised.swap_remove(i);
+                        let p = rare.promised.swap_remove(i);
                         (p.reserved, p.done)
                     }
                     None => (false, None),
@@ -240,7 +258,7 @@ impl<T> Channel<T> {
             Overflow::DropOldest if !st.items.is_empty() => {
                 let oldest = st.items.pop_front();
                 st.dropped += 1;
-                st.unreported.0 += 1;
+                st.unreported(1, 0);
                 let pushed = self.enqueue(st, item, Pushed::QueuedDroppedOldest);
                 // Outside the lock: it may hold the last reference to a
                 // payload, and its emitter may be waiting on it.
@@ -252,21 +270,21 @@ impl<T> Channel<T> {
             // Every slot is reserved: the newest goes.
             Overflow::DropOldest | Overflow::DropNewest => {
                 st.dropped += 1;
-                st.unreported.0 += 1;
+                st.unreported(1, 0);
                 drop(st);
                 finish(item.done);
                 Pushed::Dropped
             }
             Overflow::Reject => {
                 st.rejected += 1;
-                st.unreported.1 += 1;
+                st.unreported(0, 1);
                 drop(st);
                 finish(item.done);
                 Pushed::Rejected
             }
             Overflow::Disconnect => {
                 st.dropped += 1;
-                st.unreported.0 += 1;
+                st.unreported(1, 0);
                 st.closed = Some(Closed::Overflowed);
                 let wake = self.wake_consumer(&mut st);
                 let producers = self.wake_producers(&mut st);
@@ -292,7 +310,7 @@ impl<T> Channel<T> {
             // runtime runs every task here): it cannot take anything while
             // this thread waits.
             st.rejected += 1;
-            st.unreported.1 += 1;
+            st.unreported(0, 1);
             drop(st);
             finish(item.done);
             return Pushed::WouldDeadlock;
@@ -317,7 +335,7 @@ impl<T> Channel<T> {
                     if left.is_zero() {
                         st.producers_wait -= 1;
                         st.rejected += 1;
-                        st.unreported.1 += 1;
+                        st.unreported(0, 1);
                         drop(st);
                         finish(item.done);
                         return Pushed::Rejected;
@@ -353,7 +371,7 @@ impl<T> Channel<T> {
         if st.producers_wait != 0 {
             self.room.notify_all();
         }
-        std::mem::take(&mut st.producers)
+        st.rare.as_mut().map(|r| std::mem::take(&mut r.producers)).unwrap_or_default()
     }
 
     /// Arranges for `event` (by address) before it is emitted: room
@@ -375,15 +393,16 @@ impl<T> Channel<T> {
         if reserve {
             if st.items.len() + st.reserved >= self.capacity {
                 if let Some(cx) = cx {
-                    if !st.producers.iter().any(|w| w.will_wake(cx.waker())) {
-                        st.producers.push(cx.waker().clone());
+                    let producers = &mut st.rare().producers;
+                    if !producers.iter().any(|w| w.will_wake(cx.waker())) {
+                        producers.push(cx.waker().clone());
                     }
                 }
                 return Err(());
             }
             st.reserved += 1;
         }
-        st.promised.push(Promise { event, reserved: reserve, done: done.map(Done::share) });
+        st.rare().promised.push(Promise { event, reserved: reserve, done: done.map(Done::share) });
         Ok(true)
     }
 
@@ -393,8 +412,9 @@ impl<T> Channel<T> {
     /// is told.
     pub(crate) fn withdraw(&self, event: EventKey) {
         let mut st = self.lock();
-        let Some(i) = st.promised.iter().position(|p| p.event == event) else { return };
-        let p = st.promised.swap_remove(i);
+        let Some(rare) = st.rare.as_mut() else { return };
+        let Some(i) = rare.promised.iter().position(|p| p.event == event) else { return };
+        let p = rare.promised.swap_remove(i);
         let wake = if p.reserved {
             st.reserved -= 1;
             self.wake_producers(&mut st)
@@ -559,16 +579,17 @@ impl<T> Channel<T> {
     /// [`LAG_INTERVAL`] (`force`: now, if any: the queue is going away).
     pub(crate) fn lag_report(&self, force: bool) -> Option<Lag> {
         let mut st = self.lock();
-        if st.unreported == (0, 0) {
+        let len = st.items.len();
+        let Some(rare) = st.rare.as_mut().filter(|r| r.unreported != (0, 0)) else {
             return None;
-        }
+        };
         let now = Instant::now();
-        if !force && st.reported_at.is_some_and(|at| now.duration_since(at) < LAG_INTERVAL) {
+        if !force && rare.reported_at.is_some_and(|at| now.duration_since(at) < LAG_INTERVAL) {
             return None;
         }
-        st.reported_at = Some(now);
-        let (dropped, rejected) = std::mem::take(&mut st.unreported);
-        Some(Lag { dropped, rejected, len: st.items.len() })
+        rare.reported_at = Some(now);
+        let (dropped, rejected) = std::mem::take(&mut rare.unreported);
+        Some(Lag { dropped, rejected, len })
     }
 }
 

@@ -1,0 +1,63 @@
+//! Memory of an idle queued subscriber (issue 10): its queue costs at most
+//! 256 bytes before any event is queued, beside the receiver slot every
+//! receiver has (at most 128 bytes, issue 9's P8), and a bounded queue
+//! never holds more than its bound. Its own test binary, for its counting
+//! allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use mesh::Signal;
+use mesh::delivery::{Overflow, Queue};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+#[test]
+fn an_idle_queued_subscriber_is_small_and_a_full_one_is_bounded() {
+    let s = Signal::<u64>::new();
+    // Warm up what the first subscriber of the process allocates once
+    // (the registry of queues for `drain`, the snapshot's growth).
+    let warm = s.subscribe(Queue::bounded(8));
+    let plain = s.connect(|_: &u64| {});
+    let before = LIVE.load(Ordering::Relaxed);
+    let plain2 = s.connect(|_: &u64| {});
+    let receiver = LIVE.load(Ordering::Relaxed) - before;
+    let before = LIVE.load(Ordering::Relaxed);
+    let sub = s.subscribe(Queue::bounded(1024).overflow(Overflow::DropOldest));
+    let subscriber = LIVE.load(Ordering::Relaxed) - before;
+    println!("a plain receiver: {receiver} B; an idle queued subscriber: {subscriber} B");
+    assert!(subscriber - receiver <= 256, "queue {} B", subscriber - receiver);
+
+    // Full: the queue holds its bound, and no more, whatever is emitted.
+    // (The first drop allocates the queue's loss-report state, once.)
+    for i in 0..1025 {
+        s.emit(i);
+    }
+    let full = LIVE.load(Ordering::Relaxed);
+    for i in 0..100_000 {
+        s.emit(i);
+    }
+    assert_eq!(sub.stats().len, 1024);
+    assert!(LIVE.load(Ordering::Relaxed) <= full, "grew past its bound");
+    drop((warm, plain, plain2, sub));
+}
