@@ -580,9 +580,7 @@ impl<T> Channel<T> {
     pub(crate) fn lag_report(&self, force: bool) -> Option<Lag> {
         let mut st = self.lock();
         let len = st.items.len();
-        let Some(rare) = st.rare.as_mut().filter(|r| r.unreported != (0, 0)) else {
-            return None;
-        };
+        let rare = st.rare.as_mut().filter(|r| r.unreported != (0, 0))?;
         let now = Instant::now();
         if !force && rare.reported_at.is_some_and(|at| now.duration_since(at) < LAG_INTERVAL) {
             return None;
