@@ -78,6 +78,9 @@ pub trait EventType: Send + Sync + Sized + 'static {
     fn emit(self) -> Emitted {
         // The summary crosses `with_signal` as one integer (see
         // `Core::emit_bits`).
+        if size_of::<Self>() > crate::signal::LARGE_PAYLOAD {
+            return Self::with_signal(|s| s.emit(self));
+        }
         Emitted::from_bits(Self::with_signal(|s| s.core().emit_bits(self)))
     }
 

@@ -542,22 +542,40 @@ pub(crate) struct QueueTally {
     pub(crate) rejected: u32,
 }
 
-impl QueueTally {
-    pub(crate) const EMPTY: QueueTally =
-        QueueTally { receivers: 0, queued: 0, dropped: 0, rejected: 0 };
+/// Counting one dispatch's queue outcomes on this thread: the counts of
+/// the dispatch it is nested in are put back when it ends, or if it
+/// unwinds.
+pub(crate) struct TallyScope {
+    outer: QueueTally,
+    open: bool,
+}
 
-    /// Starts counting a dispatch on this thread: returns the counts of
-    /// the dispatch it is nested in, for [`end`](Self::end).
+impl TallyScope {
+    /// Starts counting.
     #[inline]
-    pub(crate) fn begin() -> QueueTally {
-        TALLY.replace(QueueTally::EMPTY)
+    pub(crate) fn begin() -> Self {
+        TallyScope { outer: TALLY.replace(QueueTally::EMPTY), open: true }
     }
 
     /// This dispatch's counts; the outer dispatch's are restored.
     #[inline]
-    pub(crate) fn end(outer: QueueTally) -> QueueTally {
-        TALLY.replace(outer)
+    pub(crate) fn end(mut self) -> QueueTally {
+        self.open = false;
+        TALLY.replace(self.outer)
     }
+}
+
+impl Drop for TallyScope {
+    fn drop(&mut self) {
+        if self.open {
+            TALLY.set(self.outer);
+        }
+    }
+}
+
+impl QueueTally {
+    pub(crate) const EMPTY: QueueTally =
+        QueueTally { receivers: 0, queued: 0, dropped: 0, rejected: 0 };
 
     /// Whether nothing was counted.
     #[inline(always)]

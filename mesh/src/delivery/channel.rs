@@ -48,10 +48,26 @@ use super::done::Done;
 use super::{Overflow, QueueStats};
 
 #[cfg(not(loom))]
-use std::thread::{ThreadId, current};
+use std::thread::ThreadId;
 
 #[cfg(loom)]
-use loom::thread::{ThreadId, current};
+use loom::thread::ThreadId;
+
+/// This thread's id. Cached: `thread::current()` clones the thread's
+/// handle (a reference count written and released) on every call.
+#[cfg(not(loom))]
+fn this_thread() -> ThreadId {
+    thread_local! {
+        static ID: ThreadId = std::thread::current().id();
+    }
+    ID.with(|id| *id)
+}
+
+/// This (model) thread's id.
+#[cfg(loom)]
+fn this_thread() -> ThreadId {
+    loom::thread::current().id()
+}
 
 /// One queued event and, when its emitter waits for it to be processed,
 /// what to tell.
@@ -69,9 +85,9 @@ pub(crate) fn event_key<T>(event: &Arc<Event<T>>) -> EventKey {
     (Arc::as_ptr(event) as usize, event.id.as_u128())
 }
 
-/// What an emit on its way arranged for its event (found by address: the
-/// emit holds the event's `Arc` until it withdraws the promise, so the
-/// address is not reused meanwhile).
+/// What an emit on its way arranged for its event, found by its
+/// [`EventKey`] (an address may be reused once the envelope is freed; its
+/// id never is).
 struct Promise {
     event: EventKey,
     /// Room was reserved for it.
@@ -187,7 +203,11 @@ pub(crate) struct Channel<T> {
 }
 
 impl<T> Channel<T> {
-    pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
+    /// `consumer_here`: the consumer is this thread until it is seen
+    /// taking from another (a subscription: its creator may well be its
+    /// reader; not an async receiver, whose driver runs wherever it is
+    /// spawned).
+    pub(crate) fn new(capacity: usize, overflow: Overflow, consumer_here: bool) -> Self {
         Channel {
             state: Mutex::new(State {
                 items: VecDeque::new(),
@@ -202,7 +222,7 @@ impl<T> Channel<T> {
                 rejected: 0,
                 consumer: None,
                 consumer_waits: false,
-                consumer_thread: None,
+                consumer_thread: consumer_here.then(this_thread),
                 producers_wait: 0,
             }),
             filled: Condvar::new(),
@@ -305,7 +325,7 @@ impl<T> Channel<T> {
         item: Item<T>,
         timeout: Option<Duration>,
     ) -> Pushed {
-        if st.consumer_thread == Some(current().id()) || on_single_threaded_runtime() {
+        if st.consumer_thread == Some(this_thread()) || on_single_threaded_runtime() {
             // The consumer runs on this thread (or may: a single-threaded
             // runtime runs every task here): it cannot take anything while
             // this thread waits.
@@ -315,11 +335,13 @@ impl<T> Channel<T> {
             finish(item.done);
             return Pushed::WouldDeadlock;
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to add to now is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if st.closed.is_some() {
                 // Closed while waiting: offered, never queued.
                 st.dropped += 1;
+                st.unreported(1, 0);
                 drop(st);
                 finish(item.done);
                 return Pushed::Dropped;
@@ -431,7 +453,7 @@ impl<T> Channel<T> {
     /// ([`finish`](Self::finish)); else it is processed now.
     pub(crate) fn try_pop(&self, in_flight: bool) -> Result<Option<Item<T>>, ()> {
         let mut st = self.lock();
-        st.consumer_thread = Some(current().id());
+        st.consumer_thread = Some(this_thread());
         let (taken, wake) = self.take(&mut st, in_flight);
         drop(st);
         wake_all(wake);
@@ -462,7 +484,7 @@ impl<T> Channel<T> {
     /// Takes the oldest item, or registers `cx` for the next push.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, in_flight: bool) -> Poll<Option<Item<T>>> {
         let mut st = self.lock();
-        st.consumer_thread = Some(current().id());
+        st.consumer_thread = Some(this_thread());
         let (taken, wake) = self.take(&mut st, in_flight);
         let poll = match taken {
             Ok(Some(item)) => Poll::Ready(Some(item)),
@@ -484,7 +506,7 @@ impl<T> Channel<T> {
     /// closed and empty, `Err(false)` timed out.
     pub(crate) fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Item<T>, bool> {
         let mut st = self.lock();
-        st.consumer_thread = Some(current().id());
+        st.consumer_thread = Some(this_thread());
         loop {
             let (taken, wake) = self.take(&mut st, false);
             match taken {
@@ -544,8 +566,19 @@ impl<T> Channel<T> {
         for item in discarded {
             finish(item.done);
         }
-        // Promises stay until their emits withdraw them (a push finds the
-        // queue closed and gives its share back then).
+        // Promises of emits still on their way (deferred by an ordered
+        // signal) will never be used: their room and their waiters'
+        // shares are given back now.
+        let promised = {
+            let mut st = self.lock();
+            let promised = st.rare.as_mut().map(|r| std::mem::take(&mut r.promised));
+            let promised = promised.unwrap_or_default();
+            st.reserved -= promised.iter().filter(|p| p.reserved).count();
+            promised
+        };
+        for p in promised {
+            finish(p.done);
+        }
     }
 
     /// Why it was closed, if it was.
@@ -641,7 +674,7 @@ mod loom_tests {
     #[test]
     fn loom_async_pop_is_woken_by_push() {
         loom::model(|| {
-            let ch = LoomArc::new(Channel::<u32>::new(2, Overflow::Reject));
+            let ch = LoomArc::new(Channel::<u32>::new(2, Overflow::Reject, false));
             let producer = {
                 let ch = ch.clone();
                 thread::spawn(move || assert_eq!(ch.push(item(1)), Pushed::Queued))
@@ -669,7 +702,7 @@ mod loom_tests {
     #[test]
     fn loom_blocked_push_is_released_by_pop() {
         loom::model(|| {
-            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::Block { timeout: None }));
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::Block { timeout: None }, false));
             assert_eq!(ch.push(item(1)), Pushed::Queued);
             let producer = {
                 let ch = ch.clone();
@@ -686,27 +719,75 @@ mod loom_tests {
         });
     }
 
-    /// Close wakes a blocking consumer, which drains what was queued and
-    /// then sees the end; a concurrent push is either queued before the
-    /// close (and drained) or refused (not offered).
+    /// A push racing a close: the push is either queued before the close
+    /// (and drained by the consumer, which then sees the end) or refused
+    /// (not offered); a consumer blocked meanwhile is woken either way.
     #[test]
     fn loom_close_drains_then_ends() {
         loom::model(|| {
-            let ch = LoomArc::new(Channel::<u32>::new(2, Overflow::DropNewest));
+            let ch = LoomArc::new(Channel::<u32>::new(2, Overflow::DropNewest, false));
             let producer = {
                 let ch = ch.clone();
-                thread::spawn(move || {
-                    let pushed = ch.push(item(1));
-                    ch.close(Closed::Detached);
-                    pushed
-                })
+                thread::spawn(move || ch.push(item(1)))
+            };
+            let closer = {
+                let ch = ch.clone();
+                thread::spawn(move || ch.close(Closed::Detached))
             };
             let mut got = Vec::new();
             while let Ok(it) = ch.pop_blocking(None) {
                 got.push(it.event.data);
             }
+            let pushed = producer.join().unwrap();
+            closer.join().unwrap();
+            match pushed {
+                Pushed::Queued => assert_eq!(got, [1]),
+                Pushed::Closed => assert!(got.is_empty()),
+                other => panic!("{other:?}"),
+            }
+            let s = ch.stats();
+            assert_eq!(s.offered, s.processed + s.dropped + s.len as u64);
+        });
+    }
+
+    /// Close racing a producer blocked on a full queue: the producer is
+    /// released, and the event is either not offered (the queue was
+    /// closed first) or offered and counted as dropped; the accounting
+    /// adds up either way.
+    #[test]
+    fn loom_close_releases_a_blocked_producer() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::block(), false));
+            assert_eq!(ch.push(item(1)), Pushed::Queued);
+            let producer = {
+                let ch = ch.clone();
+                thread::spawn(move || ch.push(item(2)))
+            };
+            ch.close(Closed::Detached);
+            let pushed = producer.join().unwrap();
+            assert!(matches!(pushed, Pushed::Closed | Pushed::Dropped), "{pushed:?}");
+            let s = ch.stats();
+            assert_eq!(s.offered, s.processed + s.dropped + s.rejected + s.len as u64);
+            assert_eq!(s.len, 1);
+        });
+    }
+
+    /// Room reserved for an emit on its way, then withdrawn: a producer
+    /// waiting for that room is woken and queues.
+    #[test]
+    fn loom_withdraw_wakes_a_blocked_producer() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::block(), false));
+            let key = (1, 1);
+            assert_eq!(ch.promise(key, true, None, None), Ok(true));
+            let producer = {
+                let ch = ch.clone();
+                thread::spawn(move || ch.push(item(2)))
+            };
+            ch.withdraw(key);
             assert_eq!(producer.join().unwrap(), Pushed::Queued);
-            assert_eq!(got, [1]);
+            let s = ch.stats();
+            assert_eq!((s.offered, s.len), (1, 1));
         });
     }
 
@@ -715,7 +796,7 @@ mod loom_tests {
     #[test]
     fn loom_drop_oldest_accounting() {
         loom::model(|| {
-            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::DropOldest));
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::DropOldest, false));
             let a = {
                 let ch = ch.clone();
                 thread::spawn(move || ch.push(item(1)))

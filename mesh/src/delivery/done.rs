@@ -39,7 +39,9 @@ impl Done {
         // (the receivers' effects) before it wakes the emitter, which
         // reads the count with Acquire.
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(waker) = self.waker.locked().take() {
+            // Taken, then woken with the lock released.
+            let waker = self.waker.locked().take();
+            if let Some(waker) = waker {
                 waker.wake();
             }
         }

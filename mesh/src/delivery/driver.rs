@@ -16,6 +16,7 @@ use crate::signal::{Signal, WeakSignal, panic_message};
 
 use super::channel::{Channel, Closed, Item};
 use super::done::Done;
+use super::emit::DRIVING;
 use super::subscription::connect_queue;
 use super::{Control, Queue, QueueConnection};
 
@@ -73,6 +74,15 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // While the receiver runs here, an emit from it must not wait on
+        // this queue (see `emit::driving`); restored on the way out.
+        struct Driving(usize);
+        impl Drop for Driving {
+            fn drop(&mut self) {
+                DRIVING.set(self.0);
+            }
+        }
+        let _driving = Driving(DRIVING.replace(Arc::as_ptr(&this.channel) as usize));
         loop {
             if let Some((handling, _)) = &mut this.current {
                 let outcome = catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));
@@ -101,7 +111,8 @@ impl<T> Drop for Driver<T> {
     fn drop(&mut self) {
         self.queue.connection.clone().disconnect();
         if let Some((_, done)) = self.current.take() {
-            // Dropped while handling: that event is finished (not lost).
+            // Dropped while handling: that event was taken and its
+            // handling cut short; it counts as processed, not dropped.
             self.channel.finish(done);
         }
         self.channel.close(Closed::Discarded);
@@ -176,7 +187,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             queue.options.name.clone().unwrap_or(Cow::Borrowed(std::any::type_name::<F>()));
         let queue = queue.name(name.clone());
         let (channel, connection, info) =
-            connect_queue(self, queue, "async receiver", true, announce);
+            connect_queue(self, queue, "async receiver", true, announce, false);
         let handle = QueueConnection { connection, queue: channel.clone() as Arc<dyn Control> };
         let run: Run<T> = Box::new(move |event| {
             let fut = receiver(event);

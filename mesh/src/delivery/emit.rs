@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::receiver::SlotRef;
-use crate::signal::{Emitted, Signal};
+use crate::signal::{EmitStatus, Emitted, Signal};
 use crate::subscribers::Snapshot;
 
 use super::channel::{Channel, EventKey, event_key};
@@ -73,6 +73,42 @@ fn withdraw<T>(channels: &[&Channel<T>], key: EventKey) {
     }
 }
 
+/// Promises made for one emit, withdrawn when this drops (after the emit,
+/// or if it unwinds), unless the event was deferred: an ordered signal's
+/// dispatcher delivers it later, and the queues use what was promised
+/// then (a queue that goes away first gives its promises back when it
+/// closes).
+struct Promised<'a, T> {
+    channels: Vec<&'a Channel<T>>,
+    key: EventKey,
+}
+
+impl<T> Promised<'_, T> {
+    /// The emit returned `status`.
+    fn settle(mut self, status: EmitStatus) {
+        if status == EmitStatus::Deferred {
+            self.channels.clear();
+        }
+    }
+}
+
+impl<T> Drop for Promised<'_, T> {
+    fn drop(&mut self) {
+        withdraw(&self.channels, self.key);
+    }
+}
+
+/// The queue whose async receiver this thread is running, if any: an emit
+/// from inside it must not wait for room in that queue, nor for the event
+/// to be processed there (both would wait for itself).
+pub(crate) fn driving() -> usize {
+    DRIVING.get()
+}
+
+thread_local! {
+    pub(crate) static DRIVING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl<T: Send + Sync + 'static> Signal<T> {
     /// Emits only if every queued receiver that would refuse or wait
     /// (`Reject`, `Block`) has room: all or nothing. On success the room
@@ -93,16 +129,16 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let event = Arc::new(core.envelope(data, None, 0));
         let key = event_key(&event);
         let snap = core.subs.load_full();
-        let mut promised = Vec::new();
+        let mut promised = Promised { channels: Vec::new(), key };
         for (slot, channel) in queues::<T>(&snap) {
             if !channel.overflow().refuses() {
                 continue;
             }
             match channel.promise(key, true, None, None) {
-                Ok(true) => promised.push(channel),
+                Ok(true) => promised.channels.push(channel),
                 Ok(false) => {}
                 Err(()) => {
-                    withdraw(&promised, key);
+                    drop(promised);
                     let receiver = slot.0.name().clone();
                     let data = match Arc::try_unwrap(event) {
                         Ok(event) => event.data,
@@ -114,7 +150,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             }
         }
         let emitted = core.emit_shared_event(event);
-        withdraw(&promised, key);
+        promised.settle(emitted.status);
         Ok(emitted)
     }
 
@@ -141,29 +177,33 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let snap = core.subs.load_full();
         // Reserve in every `Block` queue, or wait for the full one and
         // start again (holding no reservation while waiting).
+        // Not the queue of the async receiver running on this thread, if
+        // any: its room is made, and its events processed, only after
+        // this emit returns (it is refused there instead, as a blocking
+        // emit on its consumer's thread is).
+        let driving = driving();
+        let own = |channel: &Channel<T>| std::ptr::from_ref(channel) as usize == driving;
         poll_fn(|cx| {
-            let mut promised = Vec::new();
+            let mut promised = Promised { channels: Vec::new(), key };
             for (_, channel) in queues::<T>(&snap) {
                 let reserve = matches!(channel.overflow(), super::Overflow::Block { .. });
-                if !reserve && done.is_none() {
+                if (!reserve && done.is_none()) || own(channel) {
                     continue;
                 }
                 match channel.promise(key, reserve, done.as_ref(), Some(cx)) {
-                    Ok(true) => promised.push(channel),
+                    Ok(true) => promised.channels.push(channel),
                     Ok(false) => {}
-                    Err(()) => {
-                        withdraw(&promised, key);
-                        return Poll::Pending;
-                    }
+                    Err(()) => return Poll::Pending,
                 }
             }
+            // Kept: withdrawn after the emit, below.
+            promised.channels.clear();
             Poll::Ready(())
         })
         .await;
+        let promised = Promised { channels: queues::<T>(&snap).map(|(_, c)| c).collect(), key };
         let emitted = core.emit_shared_event(event);
-        let channels: Vec<&Channel<T>> = queues::<T>(&snap).map(|(_, c)| c).collect();
-        withdraw(&channels, key);
-        drop(channels);
+        promised.settle(emitted.status);
         drop(snap);
         if let Some(done) = done {
             done.complete();

@@ -53,9 +53,25 @@
 //! emits on its own signal, a single-threaded executor driving the async
 //! receiver, a loop that emits and receives — would wait for itself: it is
 //! refused instead (counted in `rejected`, reported with
-//! [`would_deadlock`](crate::meta::ReceiverLagged::would_deadlock)). From
-//! async code, use [`Signal::emit_async`], which awaits room in `Block`
-//! queues instead of blocking the thread.
+//! [`would_deadlock`](crate::meta::ReceiverLagged::would_deadlock)). The
+//! consumer's thread is the one that created the subscription until
+//! another takes from it, then the one that last took from it (for an
+//! async receiver, the thread that last ran its driver; with the `tokio`
+//! feature, any thread of a single-threaded runtime): a subscription moved
+//! to another thread refuses blocking emits from its old thread while its
+//! queue is full, until the new thread first takes from it. From async
+//! code, use [`Signal::emit_async`], which awaits room in `Block` queues
+//! instead of blocking the thread; from inside an async receiver, it does
+//! not wait on that receiver's own queue (which only it can empty).
+//!
+//! On an [ordered](crate::SignalConfig::ordered) signal, a `Block` queue
+//! blocks the thread holding the signal's turn; other emitters do not
+//! wait, their events wait in the signal's ordered queue, which is bounded
+//! only by how fast they emit.
+//!
+//! Loss reports are coalesced: the counts of the last 100 ms are reported
+//! with the next loss (or when a blocking emit would deadlock); the
+//! receiver's [`QueueStats`] always have the exact totals.
 //!
 //! # Emitting from async code
 //!
@@ -66,6 +82,11 @@
 //!   (all or nothing).
 //! * [`Signal::emit_and_wait`] is `emit_async` that then waits until every
 //!   queued receiver has processed the event (Blinker's `send_async`).
+//!
+//! On an ordered signal whose turn another emit holds, the event is
+//! delivered later by that emit: what was reserved stays reserved for it,
+//! and `emit_and_wait` waits for that delivery too. A queue still catching
+//! up on [replay](Queue::replay) takes such an event under its policy.
 //!
 //! # What an event costs
 //!
@@ -84,10 +105,18 @@
 //! # Shutdown
 //!
 //! Dropping a [`Subscription`] or a [`Driver`] disconnects the receiver and
-//! drops what it still held (counted as dropped). [`Subscription::close`]
+//! drops what it still held (counted as dropped; an event a driver was
+//! handling when dropped counts as processed). [`Subscription::close`]
 //! and [`QueueConnection::disconnect`] with [`Shutdown::Drain`] disconnect
 //! it and let the consumer finish what is queued. [`drain`] waits, up to
 //! a deadline, until every queue in the process is empty.
+
+//!
+//! [`Emitted`]: crate::Emitted
+//! [`Emitted::rejected`]: crate::Emitted::rejected
+//! [`Signal::try_emit`]: crate::Signal::try_emit
+//! [`Signal::emit_async`]: crate::Signal::emit_async
+//! [`Signal::emit_and_wait`]: crate::Signal::emit_and_wait
 
 mod channel;
 mod done;
@@ -270,9 +299,10 @@ impl Queue {
         }
     }
 
-    /// A new queue for `T`, registered for [`drain`].
-    fn channel<T: Send + Sync + 'static>(&self) -> Arc<Channel<T>> {
-        let channel = Arc::new(Channel::new(self.capacity::<T>(), self.overflow));
+    /// A new queue for `T`, registered for [`drain`] (`consumer_here`:
+    /// see [`Channel::new`]).
+    fn channel<T: Send + Sync + 'static>(&self, consumer_here: bool) -> Arc<Channel<T>> {
+        let channel = Arc::new(Channel::new(self.capacity::<T>(), self.overflow, consumer_here));
         let weak: Weak<dyn Control> = Arc::downgrade(&channel) as Weak<Channel<T>>;
         let mut live = LIVE.locked();
         live.retain(|w| w.strong_count() > 0);
@@ -426,7 +456,7 @@ impl std::error::Error for DrainTimeout {}
 /// assert_eq!(consumer.join().unwrap().unwrap().data, 1);
 /// ```
 pub fn drain(timeout: Duration) -> Result<(), DrainTimeout> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     let mut pause = Duration::from_micros(50);
     loop {
         let queues: Vec<Arc<dyn Control>> =
@@ -436,12 +466,13 @@ pub fn drain(timeout: Duration) -> Result<(), DrainTimeout> {
         if busy.is_empty() {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             let events = busy.iter().map(QueueStats::lag).sum();
             return Err(DrainTimeout { queues: busy.len(), events });
         }
         drop(queues);
-        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+        std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(5));
     }
 }

@@ -121,7 +121,7 @@ impl<T: Send + Sync + 'static> Subscription<T> {
 
     /// [`recv_blocking`](Self::recv_blocking), waiting at most `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Arc<Event<T>>, RecvTimeoutError> {
-        match self.channel.pop_blocking(Some(Instant::now() + timeout)) {
+        match self.channel.pop_blocking(Instant::now().checked_add(timeout)) {
             Ok(item) => Ok(taken(item)),
             Err(true) => Err(RecvTimeoutError::Closed),
             Err(false) => Err(RecvTimeoutError::Timeout),
@@ -194,7 +194,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// assert_eq!(sub.try_recv().unwrap().data, 1);
     /// ```
     pub fn subscribe(&self, queue: Queue) -> Subscription<T> {
-        let (channel, connection, _) = connect_queue(self, queue, "subscription", true, true);
+        let (channel, connection, _) = connect_queue(self, queue, "subscription", true, true, true);
         Subscription { channel, connection }
     }
 }
@@ -202,15 +202,16 @@ impl<T: Send + Sync + 'static> Signal<T> {
 /// Connects a queued receiver feeding a new channel. `envelope`: its
 /// consumer reads the envelope (unless the queue says payload only).
 /// `announce`: report it on `mesh.receiver.connected` (else its info is
-/// returned).
+/// returned). `consumer_here`: see [`Channel::new`].
 pub(crate) fn connect_queue<T: Send + Sync + 'static>(
     signal: &Signal<T>,
     queue: Queue,
     default_name: &'static str,
     envelope: bool,
     announce: bool,
+    consumer_here: bool,
 ) -> (Arc<Channel<T>>, Connection, Option<ReceiverInfo>) {
-    let channel = queue.channel::<T>();
+    let channel = queue.channel::<T>(consumer_here);
     let mut options = queue.options;
     let name = options.name.get_or_insert(default_name.into()).clone();
     let (sig, signal_id) = (signal.name(), signal.id());

@@ -57,7 +57,7 @@ use crate::observe;
 use crate::receiver::{
     self, ConnectOptions, DELIVERED, Delivery, Entry as SlotEntry, FAILED, Key, MAY_EXPIRE,
     NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, QueueTally, READS_ENVELOPE, REMOVE, ReceiverInfo,
-    SKIPPED, SlotRef, TypedSlot,
+    SKIPPED, SlotRef, TallyScope, TypedSlot,
 };
 use crate::subscribers::{Snapshot, Subscribers};
 use crate::sync::LockExt;
@@ -557,6 +557,14 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// caller's frame.
     #[inline(always)]
     pub(crate) fn emit(&self, data: T) -> Emitted {
+        if size_of::<T>() > LARGE_PAYLOAD {
+            // Decided here: each frame a large payload passes through by
+            // value costs its size in stack in an unoptimised build.
+            if self.subs.len() == 0 && !self.has_work() {
+                return Emitted::with(EmitStatus::NoReceivers);
+            }
+            return self.emit_large(data, None);
+        }
         Emitted::from_bits(self.emit_bits(data))
     }
 
@@ -663,14 +671,21 @@ impl<T: Send + Sync + 'static> Core<T> {
         };
         let needs = snap.flags();
         if needs & NEEDS_SHARED != 0 {
-            // Only payload-only queued receivers: a bare envelope (no id, no
-            // clock), numbered as any other.
+            // No history, middleware, observers or ordering (checked
+            // above): the envelope goes straight to this snapshot's
+            // receivers (`deliver` reloads the snapshot only to be exact
+            // against a history append). Only payload-only queued
+            // receivers: a bare envelope, with no id, no clock and no
+            // `seq` (nobody reads them; `seq` stays gap-free among the
+            // envelopes that are read).
             let event = if needs & READS_ENVELOPE == 0 {
-                Event::bare(self.name, data, source)
+                Arc::new(Event::bare(self.name, data, source))
             } else {
-                self.envelope(data, source, 0)
+                let mut event = Arc::new(self.envelope(data, source, 0));
+                number(&mut event, self.next_seq());
+                event
             };
-            return self.emit_shared(Arc::new(event));
+            return self.run_event(snap, &event, Some(&event), &Cell::new(None));
         }
         if needs & NEEDS_ENVELOPE == 0 {
             return self.run_data(snap, &data, source.as_deref());
@@ -1085,7 +1100,7 @@ impl Base {
         // Queued receivers need their envelope shared: a snapshot without
         // that flag has none, and counts nothing.
         let queues = QUEUES && snap.flags() & NEEDS_SHARED != 0;
-        let outer = if queues { QueueTally::begin() } else { QueueTally::EMPTY };
+        let scope = if queues { Some(TallyScope::begin()) } else { None };
         // The index of the next receiver to call, advanced before each
         // call, so after a panic it is one past the receiver that panicked.
         let mut next = 0;
@@ -1106,8 +1121,8 @@ impl Base {
         // stack slot written field by field and read back wider, a
         // store-forwarding stall of ~4 ns per emit (seen with `perf
         // annotate` on the comparison bench).
-        if queues {
-            let queue = QueueTally::end(outer);
+        if let Some(scope) = scope {
+            let queue = scope.end();
             return match notes.take() {
                 None if queue.is_empty() => {
                     Emitted::dispatched_bits(items.len() as u32 - skipped, skipped)

@@ -130,14 +130,19 @@ pub struct Emitted {
 }
 
 thread_local! {
-    /// An [`Emitted`] with queue counts, between [`Emitted::to_bits`] and
-    /// [`Emitted::from_bits`] (which always follow each other on one
-    /// thread, with no user code between).
-    static WIDE: std::cell::Cell<Option<Emitted>> = const { std::cell::Cell::new(None) };
+    /// [`Emitted`]s too wide for [`Emitted::to_bits`], each under the
+    /// token its bits carry, until [`Emitted::from_bits`] takes it back.
+    /// Tokens, not a single slot: user code (a nested emit, a `Drop`) may
+    /// run between the two and stash its own. Bounded: bits dropped
+    /// unread leave at most [`WIDE_KEPT`] entries behind.
+    static WIDE: std::cell::RefCell<Vec<(u64, Emitted)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static WIDE_NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// [`Emitted::to_bits`]'s status code for "the summary is in `WIDE`".
 const WIDE_CODE: u128 = 7;
+/// Entries `WIDE` keeps at most.
+const WIDE_KEPT: usize = 64;
 
 impl Emitted {
     pub(crate) const fn with(status: EmitStatus) -> Self {
@@ -147,9 +152,8 @@ impl Emitted {
     /// The summary as one integer (see `Core::emit_data`): the three
     /// counts in bits 0–95, the status in 96–103 and the queue counts in
     /// one byte each above. Queue counts over 255 do not fit: the summary
-    /// then waits in a thread-local for [`from_bits`](Self::from_bits),
-    /// which must be the next call on this thread (it always is: the two
-    /// meet on either side of a return).
+    /// then waits in a thread-local under a token the bits carry, for
+    /// [`from_bits`](Self::from_bits) on this thread.
     #[inline(always)]
     pub(crate) fn to_bits(self) -> u128 {
         if (self.queued | self.dropped | self.rejected) > 0xff {
@@ -180,14 +184,26 @@ impl Emitted {
     #[cold]
     #[inline(never)]
     fn wide(self) -> u128 {
-        WIDE.set(Some(self));
-        WIDE_CODE << 96
+        let token = WIDE_NEXT.get();
+        WIDE_NEXT.set(token.wrapping_add(1));
+        WIDE.with_borrow_mut(|wide| {
+            if wide.len() == WIDE_KEPT {
+                wide.remove(0);
+            }
+            wide.push((token, self));
+        });
+        WIDE_CODE << 96 | u128::from(token)
     }
 
     #[cold]
     #[inline(never)]
-    fn unwide() -> Self {
-        WIDE.take().unwrap_or(Emitted::with(EmitStatus::Dispatched))
+    fn unwide(bits: u128) -> Self {
+        let token = bits as u64;
+        WIDE.with_borrow_mut(|wide| {
+            let at = wide.iter().rposition(|&(t, _)| t == token)?;
+            Some(wide.remove(at).1)
+        })
+        .unwrap_or(Emitted::with(EmitStatus::Dispatched))
     }
 
     /// The inverse of [`to_bits`](Self::to_bits).
@@ -199,7 +215,7 @@ impl Emitted {
             2 => EmitStatus::Muted,
             3 => EmitStatus::Deferred,
             4 => EmitStatus::Filtered,
-            _ => return Self::unwide(),
+            _ => return Self::unwide(bits),
         };
         Emitted {
             delivered: bits as u32,
