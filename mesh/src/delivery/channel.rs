@@ -483,7 +483,24 @@ impl<T> Channel<T> {
 
     /// Takes the oldest item, or registers `cx` for the next push.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, in_flight: bool) -> Poll<Option<Item<T>>> {
+        self.poll_pop_after(cx, in_flight, None)
+    }
+
+    /// [`finish`](Self::finish) of the item in flight, if `finished` (its
+    /// waiter), then [`poll_pop`](Self::poll_pop): one lock for both, as
+    /// an async receiver's driver moves from one event to the next.
+    pub(crate) fn poll_pop_after(
+        &self,
+        cx: &mut Context<'_>,
+        in_flight: bool,
+        finished: Option<Option<Arc<Done>>>,
+    ) -> Poll<Option<Item<T>>> {
         let mut st = self.lock();
+        let done = finished.map(|done| {
+            st.in_flight -= 1;
+            st.processed += 1;
+            done
+        });
         st.consumer_thread = Some(this_thread());
         let (taken, wake) = self.take(&mut st, in_flight);
         let poll = match taken {
@@ -498,6 +515,7 @@ impl<T> Channel<T> {
             }
         };
         drop(st);
+        finish(done.flatten());
         wake_all(wake);
         poll
     }

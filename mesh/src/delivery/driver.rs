@@ -83,6 +83,8 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
             }
         }
         let _driving = Driving(DRIVING.replace(Arc::as_ptr(&this.channel) as usize));
+        // The event just handled, finished with the next pop (one lock).
+        let mut finished = None;
         loop {
             if let Some((handling, _)) = &mut this.current {
                 let outcome = catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));
@@ -91,14 +93,12 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
                     Ok(Poll::Ready(failure)) => failure,
                     Err(panic) => Some(panic_message(&*panic)),
                 };
-                let done = this.current.take().and_then(|(_, done)| done);
-                this.channel.finish(done);
+                finished = Some(this.current.take().and_then(|(_, done)| done));
                 if let Some(message) = failure {
                     this.failed(message);
                 }
-                continue;
             }
-            match this.channel.poll_pop(cx, true) {
+            match this.channel.poll_pop_after(cx, true, finished.take()) {
                 Poll::Ready(Some(item)) => this.start(item),
                 Poll::Ready(None) => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
