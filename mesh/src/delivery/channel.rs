@@ -496,10 +496,9 @@ impl<T> Channel<T> {
         finished: Option<Option<Arc<Done>>>,
     ) -> Poll<Option<Item<T>>> {
         let mut st = self.lock();
-        let done = finished.map(|done| {
+        let done = finished.inspect(|_| {
             st.in_flight -= 1;
             st.processed += 1;
-            done
         });
         st.consumer_thread = Some(this_thread());
         let (taken, wake) = self.take(&mut st, in_flight);
