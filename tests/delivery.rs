@@ -124,6 +124,30 @@ fn block_waits_for_room() {
 }
 
 #[test]
+fn a_saturated_blocking_queue_is_counted_and_reported() {
+    let s = Signal::<u32>::new();
+    let sid = s.id();
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let r = reports.clone();
+    let _watch = meta::lagged().connect_scoped(move |l: &meta::ReceiverLagged| {
+        if l.signal_id == sid {
+            r.lock().unwrap().push((l.waited, l.dropped, l.rejected));
+        }
+    });
+    let mut sub = s.subscribe(Queue::bounded(1).overflow(Overflow::block()));
+    let emitter = {
+        let s = s.clone();
+        thread::spawn(move || (s.emit(1).queued, s.emit(2).queued))
+    };
+    thread::sleep(Duration::from_millis(50)); // the second emit waits
+    assert_eq!(sub.recv_blocking().unwrap().data, 1);
+    assert_eq!(emitter.join().unwrap(), (1, 1));
+    assert_eq!(sub.try_recv().unwrap().data, 2);
+    assert_eq!(sub.stats().waited, 1);
+    assert_eq!(*reports.lock().unwrap(), [(1, 0, 0)]);
+}
+
+#[test]
 fn block_with_a_timeout_gives_up_and_counts_it() {
     let s = Signal::<u32>::new();
     let sub =

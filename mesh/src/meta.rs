@@ -5,7 +5,7 @@
 //! | `mesh.receiver.connected` | [`ReceiverConnected`] | any receiver is connected to any signal |
 //! | `mesh.receiver.disconnected` | [`ReceiverDisconnected`] | any receiver is removed: explicitly, by a scoped guard, weak clean-up, a spent one-shot, or `disconnect_all` |
 //! | `mesh.receiver.failed` | [`ReceiverFailed`] | a receiver panicked or returned `Err` |
-//! | `mesh.receiver.lagged` | [`ReceiverLagged`] | a [queued receiver](crate::delivery) dropped or refused events: at most one report per receiver per 100 ms, with the counts since its last report |
+//! | `mesh.receiver.lagged` | [`ReceiverLagged`] | a [queued receiver](crate::delivery) dropped or refused events, or made emitters wait (saturation): at most one report per receiver per 100 ms, with the counts since its last report |
 //!
 //! They are ordinary named [`Signal`]s registered under the reserved `mesh`
 //! namespace, so they can be looked up by name like any other. Payloads are
@@ -69,6 +69,9 @@ pub struct ReceiverLagged {
     pub dropped: u64,
     /// Events it refused since the last report.
     pub rejected: u64,
+    /// Emits that had to wait for room in its queue since the last
+    /// report (`Block`: the queue is saturated, and slows its emitters).
+    pub waited: u64,
     /// Events in its queue when reported.
     pub len: usize,
     /// Its queue's capacity.

@@ -124,6 +124,8 @@ struct State<T> {
     processed: u64,
     dropped: u64,
     rejected: u64,
+    /// Emits that waited for room (`Block`).
+    waited: u64,
     /// The async consumer waiting for an item.
     consumer: Option<Waker>,
     /// A blocking consumer waits on `filled`.
@@ -145,7 +147,8 @@ struct Rare {
     producers: Vec<Waker>,
     /// Losses not reported on `mesh.receiver.lagged` yet, and when the
     /// last report was made.
-    unreported: (u64, u64),
+    /// (dropped, rejected, waited for room).
+    unreported: (u64, u64, u64),
     reported_at: Option<Instant>,
 }
 
@@ -160,6 +163,12 @@ impl<T> State<T> {
         rare.unreported.0 += dropped;
         rare.unreported.1 += rejected;
     }
+
+    /// Counts an emit that waited for room (saturation).
+    fn waited(&mut self) {
+        self.waited += 1;
+        self.rare().unreported.2 += 1;
+    }
 }
 
 /// What a push did.
@@ -169,6 +178,8 @@ pub(crate) enum Pushed {
     Queued,
     /// Queued, and the oldest event was dropped to make room.
     QueuedDroppedOldest,
+    /// Queued after waiting for room (`Block`: the queue was saturated).
+    QueuedAfterWait,
     /// Dropped (drop newest, or a full queue under `Disconnect`, which
     /// closes it).
     Dropped,
@@ -185,6 +196,7 @@ pub(crate) enum Pushed {
 pub(crate) struct Lag {
     pub(crate) dropped: u64,
     pub(crate) rejected: u64,
+    pub(crate) waited: u64,
     pub(crate) len: usize,
 }
 
@@ -220,6 +232,7 @@ impl<T> Channel<T> {
                 processed: 0,
                 dropped: 0,
                 rejected: 0,
+                waited: 0,
                 consumer: None,
                 consumer_waits: false,
                 consumer_thread: consumer_here.then(this_thread),
@@ -337,6 +350,7 @@ impl<T> Channel<T> {
         }
         // A timeout too long to add to now is no deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut waited = false;
         loop {
             if st.closed.is_some() {
                 // Closed while waiting: offered, never queued.
@@ -347,8 +361,13 @@ impl<T> Channel<T> {
                 return Pushed::Dropped;
             }
             if st.items.len() + st.reserved < self.capacity {
-                return self.enqueue(st, item, Pushed::Queued);
+                if !waited {
+                    return self.enqueue(st, item, Pushed::Queued);
+                }
+                st.waited();
+                return self.enqueue(st, item, Pushed::QueuedAfterWait);
             }
+            waited = true;
             st.producers_wait += 1;
             st = match deadline {
                 None => self.room.wait(st).unwrap_or_else(|e| e.into_inner()),
@@ -621,6 +640,7 @@ impl<T> Channel<T> {
             processed: st.processed,
             dropped: st.dropped,
             rejected: st.rejected,
+            waited: st.waited,
             closed: st.closed.is_some(),
         }
     }
@@ -630,14 +650,14 @@ impl<T> Channel<T> {
     pub(crate) fn lag_report(&self, force: bool) -> Option<Lag> {
         let mut st = self.lock();
         let len = st.items.len();
-        let rare = st.rare.as_mut().filter(|r| r.unreported != (0, 0))?;
+        let rare = st.rare.as_mut().filter(|r| r.unreported != (0, 0, 0))?;
         let now = Instant::now();
         if !force && rare.reported_at.is_some_and(|at| now.duration_since(at) < LAG_INTERVAL) {
             return None;
         }
         rare.reported_at = Some(now);
-        let (dropped, rejected) = std::mem::take(&mut rare.unreported);
-        Some(Lag { dropped, rejected, len })
+        let (dropped, rejected, waited) = std::mem::take(&mut rare.unreported);
+        Some(Lag { dropped, rejected, waited, len })
     }
 }
 

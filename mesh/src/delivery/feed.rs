@@ -36,6 +36,7 @@ impl<T: Send + Sync + 'static, const ENVELOPE: bool> Handler<T> for Feed<T, ENVE
         let pushed = self.channel.push(event.clone());
         let status = match pushed {
             Pushed::Queued => return QUEUED,
+            Pushed::QueuedAfterWait => QUEUED,
             Pushed::QueuedDroppedOldest => QUEUED | DROPPED,
             Pushed::Dropped if self.channel.closed() == Some(Closed::Overflowed) => {
                 DROPPED | REMOVE
@@ -83,6 +84,7 @@ impl<T: Send + Sync + 'static, const ENVELOPE: bool> Feed<T, ENVELOPE> {
             receiver: self.name.clone(),
             dropped: lag.dropped,
             rejected: lag.rejected,
+            waited: lag.waited,
             len: lag.len,
             capacity: self.channel.capacity(),
             would_deadlock: deadlock,

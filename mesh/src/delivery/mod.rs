@@ -334,6 +334,9 @@ pub struct QueueStats {
     pub dropped: u64,
     /// Events it refused (`Reject`, `Block` timed out or would deadlock).
     pub rejected: u64,
+    /// Emits that waited for room before their event was queued
+    /// (`Block`): how often the queue was saturated.
+    pub waited: u64,
     /// Whether it takes no more events (disconnected).
     pub closed: bool,
 }
