@@ -2,16 +2,15 @@
 //! `#[receiver]`, its driver handed to the installed spawner, failures
 //! isolated and reported. Its own test binary: the spawner is process-wide.
 
-use std::future::Future;
-use std::pin::pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mesh::delivery::{self, Task};
 use mesh::prelude::*;
+use mesh_test_support::block_on;
 
 #[signal]
 #[derive(Debug, Clone)]
@@ -50,23 +49,8 @@ async fn yield_once() {
     .await
 }
 
-struct Unpark(thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 fn run(task: Task) {
-    thread::spawn(move || {
-        let mut task = pin!(task);
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        while task.as_mut().poll(&mut cx).is_pending() {
-            thread::park_timeout(Duration::from_millis(50));
-        }
-    });
+    thread::spawn(move || block_on(task));
 }
 
 fn wait_for(what: &str, done: impl Fn() -> bool) {

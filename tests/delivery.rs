@@ -12,30 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mesh::delivery::{Overflow, Queue, RecvTimeoutError, Shutdown, TryRecvError};
-use mesh::{DisconnectReason, EmitStatus, Event, Signal, SignalConfig, meta};
-
-// ----- a minimal executor ----------------------------------------------------
-
-struct Unpark(thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs `f` to completion on this thread.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park_timeout(Duration::from_millis(50));
-    }
-}
+use mesh::{DisconnectReason, EmitStatus, Event, ScopedConnection, Signal, SignalConfig, meta};
+use mesh_test_support::block_on;
 
 /// Polls `f` once with a waker that counts its wakes.
 struct Counted(AtomicUsize);
@@ -49,6 +27,19 @@ impl Wake for Counted {
 fn counting_waker() -> (Arc<Counted>, Waker) {
     let c = Arc::new(Counted(AtomicUsize::new(0)));
     (c.clone(), Waker::from(c))
+}
+
+/// The `mesh.receiver.lagged` reports about signal `sid`, while the
+/// returned guard lives.
+fn lag_reports(sid: u64) -> (ScopedConnection, Arc<Mutex<Vec<meta::ReceiverLagged>>>) {
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let r = reports.clone();
+    let watch = meta::lagged().connect_scoped(move |l: &meta::ReceiverLagged| {
+        if l.signal_id == sid {
+            r.lock().unwrap().push(l.clone());
+        }
+    });
+    (watch, reports)
 }
 
 // ----- policies ----------------------------------------------------------------
@@ -126,14 +117,7 @@ fn block_waits_for_room() {
 #[test]
 fn a_saturated_blocking_queue_is_counted_and_reported() {
     let s = Signal::<u32>::new();
-    let sid = s.id();
-    let reports = Arc::new(Mutex::new(Vec::new()));
-    let r = reports.clone();
-    let _watch = meta::lagged().connect_scoped(move |l: &meta::ReceiverLagged| {
-        if l.signal_id == sid {
-            r.lock().unwrap().push((l.waited, l.dropped, l.rejected));
-        }
-    });
+    let (_watch, reports) = lag_reports(s.id());
     let mut sub = s.subscribe(Queue::bounded(1).overflow(Overflow::block()));
     let emitter = {
         let s = s.clone();
@@ -144,7 +128,9 @@ fn a_saturated_blocking_queue_is_counted_and_reported() {
     assert_eq!(emitter.join().unwrap(), (1, 1));
     assert_eq!(sub.try_recv().unwrap().data, 2);
     assert_eq!(sub.stats().waited, 1);
-    assert_eq!(*reports.lock().unwrap(), [(1, 0, 0)]);
+    let counts: Vec<_> =
+        reports.lock().unwrap().iter().map(|l| (l.waited, l.dropped, l.rejected)).collect();
+    assert_eq!(counts, [(1, 0, 0)]);
 }
 
 #[test]
@@ -171,14 +157,7 @@ fn block_with_a_timeout_gives_up_and_counts_it() {
 #[test]
 fn a_blocking_emit_on_the_consumers_own_thread_is_refused_not_a_deadlock() {
     let s = Signal::<u32>::new();
-    let reports = Arc::new(Mutex::new(Vec::new()));
-    let r = reports.clone();
-    let sid = s.id();
-    let _watch = meta::lagged().connect_scoped(move |l: &meta::ReceiverLagged| {
-        if l.signal_id == sid {
-            r.lock().unwrap().push(l.clone());
-        }
-    });
+    let (_watch, reports) = lag_reports(s.id());
     let mut sub = s.subscribe(Queue::bounded(1).overflow(Overflow::block()).name("mine"));
     assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Empty); // this thread consumes
     assert_eq!(s.emit(1).queued, 1);
@@ -661,14 +640,7 @@ fn an_async_receiver_on_another_thread_sees_every_event_in_order() {
 #[test]
 fn lag_reports_are_coalesced() {
     let s = Signal::<u32>::new();
-    let sid = s.id();
-    let reports = Arc::new(Mutex::new(Vec::new()));
-    let r = reports.clone();
-    let _watch = meta::lagged().connect_scoped(move |l: &meta::ReceiverLagged| {
-        if l.signal_id == sid {
-            r.lock().unwrap().push(l.clone());
-        }
-    });
+    let (_watch, reports) = lag_reports(s.id());
     let sub = s.subscribe(Queue::bounded(1).overflow(Overflow::DropNewest));
     let start = Instant::now();
     for n in 0..10_000 {

@@ -4,30 +4,9 @@
 //! never holds more than its bound. Its own test binary, for its counting
 //! allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use mesh::Signal;
 use mesh::delivery::{Overflow, Queue};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use mesh_test_support::Counting;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -39,12 +18,12 @@ fn an_idle_queued_subscriber_is_small_and_a_full_one_is_bounded() {
     // (the registry of queues for `drain`, the snapshot's growth).
     let warm = s.subscribe(Queue::bounded(8));
     let plain = s.connect(|_: &u64| {});
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = Counting::live();
     let plain2 = s.connect(|_: &u64| {});
-    let receiver = LIVE.load(Ordering::Relaxed) - before;
-    let before = LIVE.load(Ordering::Relaxed);
+    let receiver = Counting::live() - before;
+    let before = Counting::live();
     let sub = s.subscribe(Queue::bounded(1024).overflow(Overflow::DropOldest));
-    let subscriber = LIVE.load(Ordering::Relaxed) - before;
+    let subscriber = Counting::live() - before;
     println!("a plain receiver: {receiver} B; an idle queued subscriber: {subscriber} B");
     assert!(subscriber - receiver <= 256, "queue {} B", subscriber - receiver);
 
@@ -53,11 +32,11 @@ fn an_idle_queued_subscriber_is_small_and_a_full_one_is_bounded() {
     for i in 0..1025 {
         s.emit(i);
     }
-    let full = LIVE.load(Ordering::Relaxed);
+    let full = Counting::live();
     for i in 0..100_000 {
         s.emit(i);
     }
     assert_eq!(sub.stats().len, 1024);
-    assert!(LIVE.load(Ordering::Relaxed) <= full, "grew past its bound");
+    assert!(Counting::live() <= full, "grew past its bound");
     drop((warm, plain, plain2, sub));
 }

@@ -2,35 +2,14 @@
 //! the test that showed it: promises on ordered signals, the wide summary
 //! stash, waits on a consumer's own thread or task, and deadline overflow.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
 use mesh::delivery::{Overflow, Queue};
 use mesh::{Event, Signal, SignalConfig};
-
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park_timeout(Duration::from_millis(50));
-    }
-}
+use mesh_test_support::block_on;
 
 /// Runs `f` on a thread; `true` if it finished within `secs`.
 fn finishes_within(secs: u64, f: impl FnOnce() + Send + 'static) -> bool {

@@ -2,29 +2,8 @@
 //! 1,000,000 emits into a history of 1,024, what is still allocated is what
 //! 1,024 envelopes need. Its own test binary, for its counting allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use mesh::{Event, Signal, SignalConfig};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use mesh_test_support::Counting;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -44,11 +23,11 @@ fn a_million_emits_into_a_history_of_1024() {
     for i in 0..CAP as u32 {
         s.emit(Reading { _sensor: i, _value: 0.0 });
     }
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = Counting::live();
     for i in 0..1_000_000u32 {
         s.emit(Reading { _sensor: i, _value: f64::from(i) });
     }
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = Counting::live();
     // Steady state: each new envelope replaces an evicted one. (The counter
     // is process-wide, so allow a page for the test harness's own threads.)
     assert!(after - before <= 4096, "history grew by {} bytes", after - before);
@@ -57,7 +36,7 @@ fn a_million_emits_into_a_history_of_1024() {
     let bound = CAP * (per_event + std::mem::size_of::<usize>());
     s.clear_history();
     s.set_history_capacity(0);
-    let freed = after - LIVE.load(Ordering::Relaxed);
+    let freed = after - Counting::live();
     assert!(freed > 0 && freed as usize <= bound, "ring held {freed} bytes, bound {bound}");
     println!("history of {CAP}: {freed} bytes held ({per_event} bytes per envelope)");
 }

@@ -1169,66 +1169,9 @@ const PEERS: [&str; 7] = [
     "crossbeam-channel",
 ];
 
-/// A per-round figure, summarised: the median over the interleaved rounds
-/// and the quartiles (the run-to-run spread).
-#[derive(Clone, Copy)]
-struct Spread {
-    median: f64,
-    q1: f64,
-    q3: f64,
-}
-
-impl Spread {
-    fn of(mut v: Vec<f64>) -> Spread {
-        v.retain(|x| !x.is_nan());
-        if v.is_empty() {
-            return Spread { median: f64::NAN, q1: f64::NAN, q3: f64::NAN };
-        }
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            let x = q * (v.len() - 1) as f64;
-            let (i, f) = (x.floor() as usize, x.fract());
-            v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * f
-        };
-        Spread { median: at(0.5), q1: at(0.25), q3: at(0.75) }
-    }
-
-    /// `met` when even the upper quartile is within `limit`, `missed` when
-    /// even the lower quartile is beyond it, else `within noise`: a margin
-    /// smaller than the spread between rounds is no verdict.
-    fn verdict(&self, limit: f64) -> Verdict {
-        if self.q3 <= limit {
-            Verdict::Met
-        } else if self.q1 > limit || self.median.is_nan() {
-            Verdict::Missed
-        } else {
-            Verdict::Noise
-        }
-    }
-}
-
-impl std::fmt::Display for Spread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.2}x [{:.2}–{:.2}]", self.median, self.q1, self.q3)
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Verdict {
-    Met,
-    Noise,
-    Missed,
-}
-
-impl Verdict {
-    fn word(self) -> &'static str {
-        match self {
-            Verdict::Met => "met",
-            Verdict::Noise => "within noise",
-            Verdict::Missed => "missed",
-        }
-    }
-}
+#[path = "spread.rs"]
+mod spread;
+use spread::{Spread, Verdict};
 
 /// Per-round ratios `a[r] / b[r]` of two contenders of one scenario.
 fn paired(rows: &[Row], scenario: &str, a: &str, b: &str) -> Spread {

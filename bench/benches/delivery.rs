@@ -21,81 +21,24 @@
 //!   `broadcast` (which overwrites the oldest too), and the drop counts
 //!   checked against what the consumer missed.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mesh::delivery::{Overflow, Queue, Shutdown};
 use mesh::{Event, Signal};
+use mesh_test_support::block_on;
 
 #[derive(Clone, Copy)]
 struct Tick(u64);
 
-// ----- a minimal executor (the same one for every contender) ----------------
-
-struct Unpark(thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
 // ----- statistics --------------------------------------------------------------
 
-struct Spread {
-    median: f64,
-    q1: f64,
-    q3: f64,
-}
-
-impl Spread {
-    fn of(mut v: Vec<f64>) -> Spread {
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            let x = q * (v.len() - 1) as f64;
-            let (i, f) = (x.floor() as usize, x.fract());
-            v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * f
-        };
-        Spread { median: at(0.5), q1: at(0.25), q3: at(0.75) }
-    }
-
-    fn verdict(&self, limit: f64) -> &'static str {
-        if self.q3 <= limit {
-            "met"
-        } else if self.q1 > limit {
-            "missed"
-        } else {
-            "within noise"
-        }
-    }
-}
-
-impl std::fmt::Display for Spread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.2}x [{:.2}–{:.2}]", self.median, self.q1, self.q3)
-    }
-}
+#[path = "spread.rs"]
+mod spread;
+use spread::Spread;
 
 /// ns per event of `k` events.
 fn per_event(d: Duration, k: u64) -> f64 {
@@ -343,22 +286,22 @@ fn main() {
     let (a1, m1, p1) = rounds(n_rounds, || mesh_same_thread(1, k), || broadcast_same_thread(1, k));
     lines.push(format!(
         "A1 {} <= 1.0x tokio broadcast, 1 queued subscriber drained on the emitting thread: {a1} (mesh {m1:.1} ns, broadcast {p1:.1} ns per event)",
-        a1.verdict(1.0)
+        a1.verdict(1.0).word()
     ));
     let (a2, m2, p2) = rounds(n_rounds, || mesh_same_thread(8, k), || broadcast_same_thread(8, k));
     lines.push(format!(
         "A2 {} <= 1.0x tokio broadcast, 8 queued subscribers drained on the emitting thread: {a2} (mesh {m2:.1} ns, broadcast {p2:.1} ns per event)",
-        a2.verdict(1.0)
+        a2.verdict(1.0).word()
     ));
     let (a3, m3, p3) = rounds(n_rounds, || mesh_to_tasks(1, k), || async_channel_to_task(k));
     lines.push(format!(
         "A3 {} <= 1.0x async-channel, emitter thread to 1 async task, blocking, capacity 1024: {a3} (mesh {m3:.1} ns, async-channel {p3:.1} ns per event)",
-        a3.verdict(1.0)
+        a3.verdict(1.0).word()
     ));
     let (a4, m4, p4) = rounds(n_rounds, || mesh_to_tasks(4, k / 4), || flume_to_tasks(4, k / 4));
     lines.push(format!(
         "A4 {} <= 1.0x flume, emitter thread to 4 async tasks (each gets every event): {a4} (mesh {m4:.1} ns, flume {p4:.1} ns per event)",
-        a4.verdict(1.0)
+        a4.verdict(1.0).word()
     ));
     // The consumer's work per event: ~10x what the emitter spends.
     let emitter_ns = mesh_same_thread(1, k / 10).max(10.0);
@@ -367,7 +310,7 @@ fn main() {
         rounds(n_rounds, || mesh_lossy(k, consumer_ns), || broadcast_lossy(k, consumer_ns));
     lines.push(format!(
         "A5 {} <= 1.0x tokio broadcast, emitter cost under overload (drop oldest, consumer {consumer_ns} ns per event), drop counts checked: {a5} (mesh {m5:.1} ns, broadcast {p5:.1} ns per event)",
-        a5.verdict(1.0)
+        a5.verdict(1.0).word()
     ));
     for l in &lines {
         println!("{l}");

@@ -48,3 +48,63 @@ fn support_envelope(ev: &Event<JobDone>) -> Result<(), String> {
 fn support_status(s: &Status) {
     push(format!("support status {}", s.0));
 }
+
+/// Runs `f` to completion on this thread: a minimal executor for the
+/// tests and benchmarks of async delivery (the thread parks until the
+/// future's waker unparks it). The same one everywhere, so no test
+/// depends on an async runtime and every benchmark contender runs on it.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut f = std::pin::pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// A global allocator that counts the bytes live (requested sizes), for
+/// tests of memory bounds. A test binary installs it with
+/// `#[global_allocator] static ALLOC: Counting = Counting;` and reads
+/// [`Counting::live`].
+pub struct Counting;
+
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+impl Counting {
+    /// Bytes allocated and not freed, process-wide.
+    pub fn live() -> isize {
+        LIVE.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
