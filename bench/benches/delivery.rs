@@ -277,41 +277,57 @@ fn rounds(
 
 fn main() {
     let quick = std::env::var_os("MESH_BENCH_QUICK").is_some();
+    // `MESH_BENCH_ONLY=A3,A5`: only those targets (for profiling).
+    let only = std::env::var("MESH_BENCH_ONLY").ok();
+    let wanted = |id: &str| only.as_deref().is_none_or(|o| o.split(',').any(|w| w == id));
     let n_rounds = if quick { 9 } else { 31 };
     let k = if quick { 50_000 } else { 200_000 };
     let started = Instant::now();
     println!("delivery bench: {n_rounds} interleaved rounds, {k} events per contender per round");
     let mut lines = Vec::new();
 
-    let (a1, m1, p1) = rounds(n_rounds, || mesh_same_thread(1, k), || broadcast_same_thread(1, k));
-    lines.push(format!(
-        "A1 {} <= 1.0x tokio broadcast, 1 queued subscriber drained on the emitting thread: {a1} (mesh {m1:.1} ns, broadcast {p1:.1} ns per event)",
-        a1.verdict(1.0).word()
-    ));
-    let (a2, m2, p2) = rounds(n_rounds, || mesh_same_thread(8, k), || broadcast_same_thread(8, k));
-    lines.push(format!(
-        "A2 {} <= 1.0x tokio broadcast, 8 queued subscribers drained on the emitting thread: {a2} (mesh {m2:.1} ns, broadcast {p2:.1} ns per event)",
-        a2.verdict(1.0).word()
-    ));
-    let (a3, m3, p3) = rounds(n_rounds, || mesh_to_tasks(1, k), || async_channel_to_task(k));
-    lines.push(format!(
-        "A3 {} <= 1.0x async-channel, emitter thread to 1 async task, blocking, capacity 1024: {a3} (mesh {m3:.1} ns, async-channel {p3:.1} ns per event)",
-        a3.verdict(1.0).word()
-    ));
-    let (a4, m4, p4) = rounds(n_rounds, || mesh_to_tasks(4, k / 4), || flume_to_tasks(4, k / 4));
-    lines.push(format!(
-        "A4 {} <= 1.0x flume, emitter thread to 4 async tasks (each gets every event): {a4} (mesh {m4:.1} ns, flume {p4:.1} ns per event)",
-        a4.verdict(1.0).word()
-    ));
-    // The consumer's work per event: ~10x what the emitter spends.
-    let emitter_ns = mesh_same_thread(1, k / 10).max(10.0);
-    let consumer_ns = (emitter_ns * 10.0) as u64;
-    let (a5, m5, p5) =
-        rounds(n_rounds, || mesh_lossy(k, consumer_ns), || broadcast_lossy(k, consumer_ns));
-    lines.push(format!(
-        "A5 {} <= 1.0x tokio broadcast, emitter cost under overload (drop oldest, consumer {consumer_ns} ns per event), drop counts checked: {a5} (mesh {m5:.1} ns, broadcast {p5:.1} ns per event)",
-        a5.verdict(1.0).word()
-    ));
+    if wanted("A1") {
+        let (a1, m1, p1) =
+            rounds(n_rounds, || mesh_same_thread(1, k), || broadcast_same_thread(1, k));
+        lines.push(format!(
+            "A1 {} <= 1.0x tokio broadcast, 1 queued subscriber drained on the emitting thread: {a1} (mesh {m1:.1} ns, broadcast {p1:.1} ns per event)",
+            a1.verdict(1.0).word()
+        ));
+    }
+    if wanted("A2") {
+        let (a2, m2, p2) =
+            rounds(n_rounds, || mesh_same_thread(8, k), || broadcast_same_thread(8, k));
+        lines.push(format!(
+            "A2 {} <= 1.0x tokio broadcast, 8 queued subscribers drained on the emitting thread: {a2} (mesh {m2:.1} ns, broadcast {p2:.1} ns per event)",
+            a2.verdict(1.0).word()
+        ));
+    }
+    if wanted("A3") {
+        let (a3, m3, p3) = rounds(n_rounds, || mesh_to_tasks(1, k), || async_channel_to_task(k));
+        lines.push(format!(
+            "A3 {} <= 1.0x async-channel, emitter thread to 1 async task, blocking, capacity 1024: {a3} (mesh {m3:.1} ns, async-channel {p3:.1} ns per event)",
+            a3.verdict(1.0).word()
+        ));
+    }
+    if wanted("A4") {
+        let (a4, m4, p4) =
+            rounds(n_rounds, || mesh_to_tasks(4, k / 4), || flume_to_tasks(4, k / 4));
+        lines.push(format!(
+            "A4 {} <= 1.0x flume, emitter thread to 4 async tasks (each gets every event): {a4} (mesh {m4:.1} ns, flume {p4:.1} ns per event)",
+            a4.verdict(1.0).word()
+        ));
+    }
+    if wanted("A5") {
+        // The consumer's work per event: ~10x what the emitter spends.
+        let emitter_ns = mesh_same_thread(1, k / 10).max(10.0);
+        let consumer_ns = (emitter_ns * 10.0) as u64;
+        let (a5, m5, p5) =
+            rounds(n_rounds, || mesh_lossy(k, consumer_ns), || broadcast_lossy(k, consumer_ns));
+        lines.push(format!(
+            "A5 {} <= 1.0x tokio broadcast, emitter cost under overload (drop oldest, consumer {consumer_ns} ns per event), drop counts checked: {a5} (mesh {m5:.1} ns, broadcast {p5:.1} ns per event)",
+            a5.verdict(1.0).word()
+        ));
+    }
     for l in &lines {
         println!("{l}");
     }

@@ -14,7 +14,7 @@ use crate::event::Event;
 use crate::receiver::{ReceiverInfo, ReceiverResult};
 use crate::signal::{Signal, WeakSignal, panic_message};
 
-use super::channel::{Channel, Closed, Item};
+use super::channel::{Batch, Channel, Closed, Item};
 use super::done::Done;
 use super::emit::DRIVING;
 use super::subscription::connect_queue;
@@ -44,6 +44,8 @@ pub struct Driver<T> {
     name: Cow<'static, str>,
     /// The event being handled, and whom to tell when it is.
     current: Option<(Handling, Option<Arc<Done>>)>,
+    /// The events taken from the queue in one go, handled one by one.
+    batch: Batch<T>,
 }
 
 impl<T: Send + Sync + 'static> Driver<T> {
@@ -83,8 +85,6 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
             }
         }
         let _driving = Driving(DRIVING.replace(Arc::as_ptr(&this.channel) as usize));
-        // The event just handled, finished with the next pop (one lock).
-        let mut finished = None;
         loop {
             if let Some((handling, _)) = &mut this.current {
                 let outcome = catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));
@@ -93,14 +93,21 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
                     Ok(Poll::Ready(failure)) => failure,
                     Err(panic) => Some(panic_message(&*panic)),
                 };
-                finished = Some(this.current.take().and_then(|(_, done)| done));
+                if let Some(done) = this.current.take().and_then(|(_, done)| done) {
+                    done.complete();
+                }
                 if let Some(message) = failure {
                     this.failed(message);
                 }
             }
-            match this.channel.poll_pop_after(cx, true, finished.take()) {
-                Poll::Ready(Some(item)) => this.start(item),
-                Poll::Ready(None) => return Poll::Ready(()),
+            if let Some(item) = this.batch.take_one() {
+                this.start(item);
+                continue;
+            }
+            // The batch is handled: report it and take what came since.
+            match this.channel.poll_refill(cx, &mut this.batch) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -110,11 +117,12 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
 impl<T> Drop for Driver<T> {
     fn drop(&mut self) {
         self.queue.connection.clone().disconnect();
-        if let Some((_, done)) = self.current.take() {
+        if let Some((_, Some(done))) = self.current.take() {
             // Dropped while handling: that event was taken and its
             // handling cut short; it counts as processed, not dropped.
-            self.channel.finish(done);
+            done.complete();
         }
+        self.channel.discard_batch(&mut self.batch);
         self.channel.close(Closed::Discarded);
     }
 }
@@ -200,6 +208,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             signal: self.downgrade(),
             name,
             current: None,
+            batch: Batch::new(),
         };
         (handle, driver, info)
     }

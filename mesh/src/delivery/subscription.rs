@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::receiver::ReceiverInfo;
 use crate::signal::Signal;
 
-use super::channel::{Channel, Closed, Item};
+use super::channel::{Batch, Channel, Closed, Item};
 use super::feed::Feed;
 use super::{Queue, QueueStats};
 
@@ -46,6 +46,8 @@ use super::{Queue, QueueStats};
 pub struct Subscription<T> {
     channel: Arc<Channel<T>>,
     connection: Connection,
+    /// What it took from its queue and has not handed out yet.
+    batch: Batch<T>,
 }
 
 /// Why [`Subscription::try_recv`] returned nothing.
@@ -104,11 +106,26 @@ impl<T: Send + Sync + 'static> Subscription<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    /// The next event of the batch taken, if any. The batch's last event
+    /// reports the batch processed at once, so the room it held is made
+    /// (and a blocked emitter goes on) whether or not this consumer comes
+    /// back for more.
+    fn next(&mut self) -> Option<Arc<Event<T>>> {
+        let item = self.batch.take_one()?;
+        if self.batch.items.is_empty() {
+            self.channel.report(&mut self.batch);
+        }
+        Some(taken(item))
+    }
+
     /// The next event, if one is queued.
     pub fn try_recv(&mut self) -> Result<Arc<Event<T>>, TryRecvError> {
-        match self.channel.try_pop(false) {
-            Ok(Some(item)) => Ok(taken(item)),
-            Ok(None) => Err(TryRecvError::Empty),
+        if let Some(ev) = self.next() {
+            return Ok(ev);
+        }
+        match self.channel.try_refill(&mut self.batch) {
+            Ok(true) => self.next().ok_or(TryRecvError::Empty),
+            Ok(false) => Err(TryRecvError::Empty),
             Err(()) => Err(TryRecvError::Closed),
         }
     }
@@ -116,13 +133,20 @@ impl<T: Send + Sync + 'static> Subscription<T> {
     /// The next event, blocking the thread until one comes; `None` once
     /// closed and drained. Not for async code (use [`recv`](Self::recv)).
     pub fn recv_blocking(&mut self) -> Option<Arc<Event<T>>> {
-        self.channel.pop_blocking(None).ok().map(taken)
+        if let Some(ev) = self.next() {
+            return Some(ev);
+        }
+        self.channel.refill_blocking(&mut self.batch, None).ok()?;
+        self.next()
     }
 
     /// [`recv_blocking`](Self::recv_blocking), waiting at most `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Arc<Event<T>>, RecvTimeoutError> {
-        match self.channel.pop_blocking(Instant::now().checked_add(timeout)) {
-            Ok(item) => Ok(taken(item)),
+        if let Some(ev) = self.next() {
+            return Ok(ev);
+        }
+        match self.channel.refill_blocking(&mut self.batch, Instant::now().checked_add(timeout)) {
+            Ok(()) => self.next().ok_or(RecvTimeoutError::Timeout),
             Err(true) => Err(RecvTimeoutError::Closed),
             Err(false) => Err(RecvTimeoutError::Timeout),
         }
@@ -130,7 +154,14 @@ impl<T: Send + Sync + 'static> Subscription<T> {
 
     /// `recv` as a poll.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Event<T>>>> {
-        self.channel.poll_pop(cx, false).map(|item| item.map(taken))
+        if let Some(ev) = self.next() {
+            return Poll::Ready(Some(ev));
+        }
+        match self.channel.poll_refill(cx, &mut self.batch) {
+            Poll::Ready(true) => Poll::Ready(self.next()),
+            Poll::Ready(false) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Disconnects from the signal: nothing more is queued, what is queued
@@ -145,9 +176,15 @@ impl<T: Send + Sync + 'static> Subscription<T> {
         self.connection.is_connected()
     }
 
-    /// Its queue's counters.
+    /// Its queue's counters (what it took in its last batch counts as
+    /// queued until handed out, then as processed).
     pub fn stats(&self) -> QueueStats {
-        self.channel.stats()
+        let mut stats = self.channel.stats();
+        let (left, done) = (self.batch.items.len(), self.batch.done);
+        stats.len += left;
+        stats.processed += done as u64;
+        stats.in_flight = stats.in_flight.saturating_sub(left + done);
+        stats
     }
 
     /// Its connection (for its id; disconnecting through it is
@@ -168,6 +205,7 @@ impl<T: Send + Sync + 'static> Stream for Subscription<T> {
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
         self.connection.clone().disconnect();
+        self.channel.discard_batch(&mut self.batch);
         self.channel.close(Closed::Discarded);
     }
 }
@@ -177,6 +215,7 @@ impl<T> fmt::Debug for Subscription<T> {
         f.debug_struct("Subscription")
             .field("id", &self.connection.id())
             .field("stats", &self.channel.stats())
+            .field("taken", &self.batch.items.len())
             .finish()
     }
 }
@@ -195,7 +234,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// ```
     pub fn subscribe(&self, queue: Queue) -> Subscription<T> {
         let (channel, connection, _) = connect_queue(self, queue, "subscription", true, true, true);
-        Subscription { channel, connection }
+        Subscription { channel, connection, batch: Batch::new() }
     }
 }
 
