@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -233,4 +234,128 @@ fn a_wide_summary_survives_user_code_in_the_cache_epilogue() {
     assert_eq!(s.emit(0).queued, 300); // warm the cache
     let r = s.emit(1);
     assert_eq!(r.queued, 300, "outer Emitted lost: {r:?}");
+}
+
+// ----- second review ----------------------------------------------------------
+
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[test]
+fn connect_async_with_replay_into_a_small_blocking_queue_returns() {
+    let ok = finishes_within(3, || {
+        let s = Signal::<u32>::with_config(SignalConfig::new().history(4));
+        for n in 0..4 {
+            s.emit(n);
+        }
+        let (_h, _driver) = s.connect_async(
+            Queue::bounded(2).overflow(Overflow::block()).replay(),
+            |_ev: Arc<Event<u32>>| async {},
+        );
+    });
+    assert!(ok, "connect_async() never returned: replay blocked on a driver not yet created");
+}
+
+/// The classic hand-off: subscribe on the producer thread, move the
+/// subscription to a consumer thread, produce. A `Block` queue must lose
+/// nothing; the consumer thread has not taken anything yet when the
+/// producer first finds the queue full, and the emit is refused.
+
+#[test]
+fn a_blocking_subscription_handed_to_a_consumer_thread_loses_nothing() {
+    let s = Signal::<u32>::new();
+    let mut sub = s.subscribe(Queue::bounded(1).overflow(Overflow::block()));
+    let consumer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100)); // thread start-up, say
+        let mut got = Vec::new();
+        while let Some(ev) = sub.recv_blocking() {
+            got.push(ev.data);
+        }
+        got
+    });
+    let mut rejected = 0;
+    for n in 0..4 {
+        rejected += s.emit(n).rejected;
+    }
+    drop(s);
+    let got = consumer.join().unwrap();
+    assert_eq!((rejected, got), (0, vec![0, 1, 2, 3]));
+}
+
+/// Same as the regression test for subscriptions, with an async driver
+/// run on the emitting thread afterwards (the module docs' own example).
+
+#[test]
+fn emit_and_wait_from_a_receiver_of_its_own_ordered_signal_returns() {
+    let ok = finishes_within(3, || {
+        let s = Signal::<u32>::with_config(SignalConfig::new().ordered());
+        let _sub = s.subscribe(Queue::bounded(8).overflow(Overflow::DropNewest));
+        let s2 = s.clone();
+        s.connect(move |x: &u32| {
+            if *x == 0 {
+                block_on(s2.emit_and_wait(1));
+            }
+        });
+        s.emit(0);
+    });
+    assert!(ok, "ordered receiver waits for its own turn");
+}
+
+/// Two threads: A holds ordered S's turn while its receiver blocks on a
+/// full `Block` queue of another signal S' consumed by C; C, between two
+/// takes, does `emit_and_wait` on S (whose only queue is drained by a
+/// third thread). C waits for A's dispatch; A waits for C.
+
+#[test]
+fn emit_async_from_an_async_receiver_resumed_on_another_thread_returns() {
+    let s = Signal::<u32>::new();
+    let s2 = s.clone();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let (_handle, driver) = s.connect_async(
+        Queue::bounded(1).overflow(Overflow::block()),
+        move |ev: Arc<Event<u32>>| {
+            let s2 = s2.clone();
+            let tx = tx.lock().unwrap().clone();
+            async move {
+                if ev.data == 0 {
+                    yield_once().await; // resumed on another thread
+                    s2.emit_async(1).await; // room: queued
+                    s2.emit_async(2).await; // full: must not wait for itself
+                    let _ = tx.send(());
+                }
+            }
+        },
+    );
+    s.emit(0);
+    let mut driver = Box::pin(driver);
+    // Thread X polls once: takes 0, the handler suspends.
+    let mut driver = thread::spawn(move || {
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(driver.as_mut().poll(&mut cx).is_pending());
+        driver
+    })
+    .join()
+    .unwrap();
+    // Thread Y resumes it.
+    thread::spawn(move || {
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = driver.as_mut().poll(&mut cx);
+        std::mem::forget(driver);
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(3)).is_ok(),
+        "the async receiver's thread blocks on its own queue"
+    );
 }

@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo bench -p mesh-bench --bench delivery                     # 31 rounds
 //! MESH_BENCH_QUICK=1 cargo bench -p mesh-bench --bench delivery  # 9 rounds
+//! cargo bench -p mesh-bench --bench delivery -- queued 1000000  # for callgrind
 //! ```
 //!
 //! * A1 / A2: emit to 1 / 8 queued payload subscribers, each drained with
@@ -275,7 +276,28 @@ fn rounds(
     (Spread::of(ratios), Spread::of(ms).median, Spread::of(ps).median)
 }
 
+/// `queued <k>`: k emits to one payload-only queued subscriber, each
+/// drained with `try_recv`, for counting instructions per event with
+/// callgrind (its own binary: a second call site of `Signal::emit` in the
+/// `loop` bench changes how that bench's loop is inlined).
+fn queued_loop(k: u64) {
+    let s = Signal::<u64>::new();
+    let mut sub = s.subscribe(Queue::bounded(1024).payload_only());
+    let mut sum = 0u64;
+    for _ in 0..k {
+        s.emit(black_box(1));
+        sum += sub.try_recv().map_or(0, |ev| ev.data);
+    }
+    black_box(sum);
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("queued") {
+        let k = args.get(1).map_or(1_000_000, |k| k.parse().expect("a number of events"));
+        queued_loop(k);
+        return;
+    }
     let quick = std::env::var_os("MESH_BENCH_QUICK").is_some();
     // `MESH_BENCH_ONLY=A3,A5`: only those targets (for profiling).
     let only = std::env::var("MESH_BENCH_ONLY").ok();

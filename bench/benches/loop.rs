@@ -11,8 +11,7 @@
 //! payload-only receiver), `envelope` (`Signal::emit` to one `&Event<T>`
 //! receiver), `ordered` (`Signal::emit` on an ordered signal, one
 //! receiver), `receiver` (an event type's `.emit()` to one `#[receiver]`
-//! function, where `static` connects a closure), `queued` (`Signal::emit`
-//! to one payload-only queued subscriber, drained with `try_recv`), `signal0`, `publisher0`, `static0` (no receiver). The second
+//! function, where `static` connects a closure), `signal0`, `publisher0`, `static0` (no receiver). The second
 //! argument is the number of emits (default 1,000,000). The program's own
 //! setup is the same for every form, so the difference between two forms'
 //! totals over the number of emits is the difference per emit. Without
@@ -57,7 +56,7 @@ fn run(form: &str, k: u64) {
     });
     let _guard = match form {
         "envelope" => Some(s.connect_scoped(|ev: &Event<u64>| add(ev.data))),
-        "signal0" | "publisher0" | "static0" | "queued" => None,
+        "signal0" | "publisher0" | "static0" => None,
         "static" => {
             let g = Tick::signal().connect_scoped(|t: &Tick| add(t.0));
             Some(g)
@@ -79,13 +78,6 @@ fn run(form: &str, k: u64) {
         "receiver" => {
             for _ in 0..k {
                 Beat(black_box(1)).emit();
-            }
-        }
-        "queued" => {
-            let mut sub = s.subscribe(mesh::delivery::Queue::bounded(1024).payload_only());
-            for _ in 0..k {
-                s.emit(black_box(1));
-                add(sub.try_recv().map_or(0, |ev| ev.data));
             }
         }
         _ => {
@@ -110,7 +102,6 @@ fn main() {
         "envelope",
         "ordered",
         "receiver",
-        "queued",
         "signal0",
         "publisher0",
         "static0",

@@ -78,10 +78,15 @@ pub trait EventType: Send + Sync + Sized + 'static {
     fn emit(self) -> Emitted {
         // The summary crosses `with_signal` as one integer (see
         // `Core::emit_bits`).
-        if size_of::<Self>() > crate::signal::LARGE_PAYLOAD {
-            return Self::with_signal(|s| s.emit(self));
-        }
-        Emitted::from_bits(Self::with_signal(|s| s.core().emit_bits(self)))
+        // One closure, so an unoptimised build keeps one copy of a large
+        // payload in this frame, not one per branch.
+        Emitted::from_bits(Self::with_signal(|s| {
+            if size_of::<Self>() > crate::signal::LARGE_PAYLOAD {
+                s.emit(self).to_bits()
+            } else {
+                s.core().emit_bits(self)
+            }
+        }))
     }
 
     /// Emits `self` with a source (see [`Signal::emit_from`](crate::Signal::emit_from)).

@@ -159,6 +159,9 @@ struct State<T> {
     /// The thread that last took from the queue: a blocking push there
     /// would wait for itself.
     consumer_thread: Option<ThreadId>,
+    /// Whether `consumer_thread` took from the queue (rather than only
+    /// created it).
+    consumer_seen: bool,
     /// Blocking emitters waiting on `room`.
     producers_wait: usize,
 }
@@ -229,6 +232,11 @@ pub(crate) struct Lag {
     pub(crate) len: usize,
 }
 
+/// How long a blocking emit on the thread that created a subscription
+/// (and never took from it) waits for another thread to start taking,
+/// before it is refused as one that would wait for itself.
+pub(crate) const DEADLOCK_GRACE: Duration = Duration::from_secs(1);
+
 /// [`Channel::hint`] of a closed queue.
 const CLOSED_HINT: usize = usize::MAX;
 
@@ -271,6 +279,7 @@ impl<T> Channel<T> {
                 consumer: None,
                 consumer_waits: false,
                 consumer_thread: consumer_here.then(this_thread),
+                consumer_seen: false,
                 producers_wait: 0,
             }),
             filled: Condvar::new(),
@@ -375,18 +384,24 @@ impl<T> Channel<T> {
         item: Item<T>,
         timeout: Option<Duration>,
     ) -> Pushed {
-        if st.consumer_thread == Some(this_thread()) || on_single_threaded_runtime() {
-            // The consumer runs on this thread (or may: a single-threaded
+        let me = this_thread();
+        let own = super::emit::driving() == std::ptr::from_ref(self) as usize;
+        if own
+            || (st.consumer_thread == Some(me) && st.consumer_seen)
+            || on_single_threaded_runtime()
+        {
+            // The consumer runs on this thread (its driver is running here,
+            // it took from the queue here last, or may: a single-threaded
             // runtime runs every task here): it cannot take anything while
             // this thread waits.
-            st.rejected += 1;
-            st.unreported(0, 1);
-            drop(st);
-            finish(item.done);
-            return Pushed::WouldDeadlock;
+            return self.would_deadlock(st, item);
         }
         // A timeout too long to add to now is no deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        // Created here and never taken from: the consumer may be this
+        // thread, or the subscription may be on its way to another one.
+        // Wait a grace period for a consumer to show up, then refuse.
+        let grace = Instant::now() + DEADLOCK_GRACE;
         let mut waited = false;
         loop {
             if st.closed.is_some() {
@@ -404,13 +419,22 @@ impl<T> Channel<T> {
                 st.waited();
                 return self.enqueue(st, item, Pushed::QueuedAfterWait);
             }
+            let tentative = st.consumer_thread == Some(me) && !st.consumer_seen;
+            if tentative && Instant::now() >= grace {
+                return self.would_deadlock(st, item);
+            }
+            let until = match (deadline, tentative) {
+                (Some(d), true) => Some(d.min(grace)),
+                (None, true) => Some(grace),
+                (d, false) => d,
+            };
             waited = true;
             st.producers_wait += 1;
-            st = match deadline {
+            st = match until {
                 None => self.room.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() && deadline.is_some_and(|d| Instant::now() >= d) {
                         st.producers_wait -= 1;
                         st.rejected += 1;
                         st.unreported(0, 1);
@@ -423,6 +447,15 @@ impl<T> Channel<T> {
             };
             st.producers_wait -= 1;
         }
+    }
+
+    /// Refuses `item`: waiting for room would wait for this very thread.
+    fn would_deadlock(&self, mut st: MutexGuard<'_, State<T>>, item: Item<T>) -> Pushed {
+        st.rejected += 1;
+        st.unreported(0, 1);
+        drop(st);
+        finish(item.done);
+        Pushed::WouldDeadlock
     }
 
     /// Adds `item` (room was checked) and wakes the consumer.
@@ -511,6 +544,7 @@ impl<T> Channel<T> {
     fn refill_locked(&self, st: &mut State<T>, batch: &mut Batch<T>) -> Vec<Waker> {
         debug_assert!(batch.items.is_empty(), "a batch is refilled once worked through");
         st.consumer_thread = Some(this_thread());
+        st.consumer_seen = true;
         let done = std::mem::take(&mut batch.done);
         st.batched -= done;
         st.processed += done as u64;

@@ -16,7 +16,7 @@ use crate::signal::{Signal, WeakSignal, panic_message};
 
 use super::channel::{Batch, Channel, Closed, Item};
 use super::done::Done;
-use super::emit::DRIVING;
+use super::emit::Driving;
 use super::subscription::connect_queue;
 use super::{Control, Queue, QueueConnection};
 
@@ -78,13 +78,7 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
         let this = self.get_mut();
         // While the receiver runs here, an emit from it must not wait on
         // this queue (see `emit::driving`); restored on the way out.
-        struct Driving(usize);
-        impl Drop for Driving {
-            fn drop(&mut self) {
-                DRIVING.set(self.0);
-            }
-        }
-        let _driving = Driving(DRIVING.replace(Arc::as_ptr(&this.channel) as usize));
+        let _driving = Driving::enter(Arc::as_ptr(&this.channel) as usize);
         loop {
             if let Some((handling, _)) = &mut this.current {
                 let outcome = catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));

@@ -106,7 +106,25 @@ pub(crate) fn driving() -> usize {
 }
 
 thread_local! {
-    pub(crate) static DRIVING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static DRIVING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// This thread runs (or fills) the consumer side of one queue while it
+/// lives: see [`driving`]. The previous value comes back when it drops,
+/// on unwinding too.
+pub(crate) struct Driving(usize);
+
+impl Driving {
+    /// Marks the queue at `channel` (its address).
+    pub(crate) fn enter(channel: usize) -> Driving {
+        Driving(DRIVING.replace(channel))
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        DRIVING.set(self.0);
+    }
 }
 
 impl<T: Send + Sync + 'static> Signal<T> {
@@ -173,7 +191,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let core = self.core().clone();
         let event = Arc::new(core.envelope(data, None, 0));
         let key = event_key(&event);
-        let done = wait.then(Done::new);
+        // A receiver of an ordered signal that waits for its own emit
+        // would wait for the turn it holds: its event is delivered after
+        // it returns. It does not wait, then (room is still reserved).
+        let done = (wait && !core.turn_held_here()).then(Done::new);
         let snap = core.subs.load_full();
         // Reserve in every `Block` queue, or wait for the full one and
         // start again (holding no reservation while waiting).
@@ -181,8 +202,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         // any: its room is made, and its events processed, only after
         // this emit returns (it is refused there instead, as a blocking
         // emit on its consumer's thread is).
-        let driving = driving();
-        let own = |channel: &Channel<T>| std::ptr::from_ref(channel) as usize == driving;
+        let own = |channel: &Channel<T>| std::ptr::from_ref(channel) as usize == driving();
         poll_fn(|cx| {
             let mut promised = Promised { channels: Vec::new(), key };
             for (_, channel) in queues::<T>(&snap) {

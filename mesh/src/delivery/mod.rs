@@ -49,20 +49,27 @@
 //! consumer goes on with what is queued.
 //!
 //! A synchronous `emit` never waits unless a receiver chose `Block`. A
-//! blocking emit on the thread that consumes that queue — a receiver that
-//! emits on its own signal, a single-threaded executor driving the async
-//! receiver, a loop that emits and receives — would wait for itself: it is
-//! refused instead (counted in `rejected`, reported with
-//! [`would_deadlock`](crate::meta::ReceiverLagged::would_deadlock)). The
-//! consumer's thread is the one that created the subscription until
-//! another takes from it, then the one that last took from it (for an
-//! async receiver, the thread that last ran its driver; with the `tokio`
-//! feature, any thread of a single-threaded runtime): a subscription moved
-//! to another thread refuses blocking emits from its old thread while its
-//! queue is full, until the new thread first takes from it. From async
-//! code, use [`Signal::emit_async`], which awaits room in `Block` queues
-//! instead of blocking the thread; from inside an async receiver, it does
-//! not wait on that receiver's own queue (which only it can empty).
+//! blocking emit on the thread that consumes that queue would wait for
+//! itself; it is refused instead (counted in `rejected`, reported with
+//! [`would_deadlock`](crate::meta::ReceiverLagged::would_deadlock)):
+//!
+//! * from inside an async receiver's own handler (on whatever thread its
+//!   driver runs), or while a replay fills the queue it is connecting;
+//! * on the thread that last took from the queue;
+//! * with the `tokio` feature, on any thread of a single-threaded runtime;
+//! * on the thread that created a subscription, before any thread took
+//!   from it, after waiting one second for another thread to start taking
+//!   (a subscription handed to a consumer thread loses nothing).
+//!
+//! Not detected (they wait until another thread makes room, or a timeout
+//! given with [`Overflow::block_for`] passes): a blocking emit before an
+//! async receiver's driver first runs, on the thread that will run it; a
+//! subscription's consumer awaiting [`Signal::emit_and_wait`] or
+//! [`Signal::emit_async`] into its own full queue; cycles across threads
+//! (thread A's receiver blocks on a queue whose consumer B waits for A).
+//! From async code, use [`Signal::emit_async`], which awaits room in
+//! `Block` queues instead of blocking the thread; from inside an async
+//! receiver it does not wait on that receiver's own queue.
 //!
 //! On an [ordered](crate::SignalConfig::ordered) signal, a `Block` queue
 //! blocks the thread holding the signal's turn; other emitters do not
@@ -85,7 +92,9 @@
 //!
 //! On an ordered signal whose turn another emit holds, the event is
 //! delivered later by that emit: what was reserved stays reserved for it,
-//! and `emit_and_wait` waits for that delivery too. A queue still catching
+//! and `emit_and_wait` waits for that delivery too (but not when the
+//! turn is this thread's: a receiver of the signal waiting for its own
+//! emit would wait for itself; it returns once the event is queued). A queue still catching
 //! up on [replay](Queue::replay) takes such an event under its policy.
 //!
 //! # What an event costs
@@ -117,6 +126,7 @@
 //! [`Signal::try_emit`]: crate::Signal::try_emit
 //! [`Signal::emit_async`]: crate::Signal::emit_async
 //! [`Signal::emit_and_wait`]: crate::Signal::emit_and_wait
+//! [`Overflow::block_for`]: Overflow::block_for
 
 mod channel;
 mod done;

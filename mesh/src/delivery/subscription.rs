@@ -16,6 +16,7 @@ use crate::receiver::ReceiverInfo;
 use crate::signal::Signal;
 
 use super::channel::{Batch, Channel, Closed, Item};
+use super::emit::Driving;
 use super::feed::Feed;
 use super::{Queue, QueueStats};
 
@@ -254,6 +255,9 @@ pub(crate) fn connect_queue<T: Send + Sync + 'static>(
     let mut options = queue.options;
     let name = options.name.get_or_insert(default_name.into()).clone();
     let (sig, signal_id) = (signal.name(), signal.id());
+    // A replay pushes into the new queue from this thread, before any
+    // consumer runs: it must not wait for room (it would wait for itself).
+    let _replaying = Driving::enter(Arc::as_ptr(&channel) as usize);
     let (connection, info) = if envelope && !queue.payload_only {
         let feed = Feed::<T, true> { channel: channel.clone(), signal: sig, signal_id, name };
         signal.connect_queued(feed, options, queue.replay, announce)

@@ -930,16 +930,17 @@ impl<T: Send + Sync + 'static> Core<T> {
         /// caught, so only a bug gets here); the queue, with anything not
         /// delivered put back at its front, is left for the next
         /// dispatcher, which delivers it before its own event.
-        struct Turn<'a>(&'a Ordered, bool);
+        struct Turn<'a>(&'a Ordered, bool, u64);
         impl Drop for Turn<'_> {
             #[inline]
             fn drop(&mut self) {
+                HELD_TURN.set(self.2);
                 if self.1 {
                     self.0.abandon();
                 }
             }
         }
-        let mut turn = Turn(ordered, true);
+        let mut turn = Turn(ordered, true, HELD_TURN.replace(self.id));
         let first = first(self);
         while let Some(batch) = ordered.release_or_take() {
             self.deliver_batch(ordered, batch);
@@ -1366,6 +1367,21 @@ pub(crate) fn number<T>(event: &mut Arc<Event<T>>, seq: u64) {
     // Unshared by contract (see `Core::record`): `get_mut` always succeeds.
     if let Some(event) = Arc::get_mut(event) {
         event.seq = seq;
+    }
+}
+
+thread_local! {
+    /// The id of the ordered signal whose turn this thread holds, the
+    /// innermost if it holds several (0: none).
+    static HELD_TURN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+impl Base {
+    /// Whether this thread holds this (ordered) signal's dispatch turn,
+    /// as its innermost: an emit from here is delivered only after the
+    /// current dispatch returns.
+    pub(crate) fn turn_held_here(&self) -> bool {
+        HELD_TURN.get() == self.id
     }
 }
 
