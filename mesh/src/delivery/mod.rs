@@ -330,9 +330,13 @@ pub struct QueueStats {
     pub len: usize,
     /// Its bound, in events.
     pub capacity: usize,
-    /// The most events it ever held at once.
+    /// The most events it ever held at once (queued or taken by its
+    /// consumer and not finished).
     pub high_water: usize,
-    /// Events taken by an async receiver that has not finished them.
+    /// Events its consumer took and has not finished: an async receiver
+    /// takes what is queued in one go and reports it processed when it
+    /// has handled all of it (a [`Subscription`]'s own `stats` count what
+    /// it took and has not handed out as `len`).
     pub in_flight: usize,
     /// Events that reached the queue (while it was open).
     pub offered: u64,
