@@ -94,8 +94,9 @@
 //! delivered later by that emit: what was reserved stays reserved for it,
 //! and `emit_and_wait` waits for that delivery too (but not when the
 //! turn is this thread's: a receiver of the signal waiting for its own
-//! emit would wait for itself; it returns once the event is queued). A queue still catching
-//! up on [replay](Queue::replay) takes such an event under its policy.
+//! emit would wait for itself; it returns once the event is queued). A
+//! queue still catching up on [replay](Queue::replay) takes such an event
+//! under its policy.
 //!
 //! # What an event costs
 //!
@@ -104,6 +105,13 @@
 //! the payload ([`Queue::payload_only`]) lets the signal skip the id and the
 //! clock when no other receiver reads them. A signal with no queued
 //! receiver takes today's synchronous paths unchanged.
+//!
+//! A consumer takes everything queued in one go (one lock for the batch,
+//! so it and the emitters rarely meet at the queue's lock) and reports it
+//! processed once it has handed all of it out; until then what it took
+//! still counts against the bound (`in_flight`). Under `DropOldest` it
+//! takes one event at a time, so every queued event but the newest can
+//! still be dropped.
 //!
 //! # Order
 //!
@@ -119,7 +127,6 @@
 //! and [`QueueConnection::disconnect`] with [`Shutdown::Drain`] disconnect
 //! it and let the consumer finish what is queued. [`drain`] waits, up to
 //! a deadline, until every queue in the process is empty.
-
 //!
 //! [`Emitted`]: crate::Emitted
 //! [`Emitted::rejected`]: crate::Emitted::rejected
