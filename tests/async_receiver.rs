@@ -4,13 +4,12 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mesh::delivery::{self, Task};
 use mesh::prelude::*;
-use mesh_test_support::block_on;
+use mesh_test_support::{block_on, yield_once};
 
 #[signal]
 #[derive(Debug, Clone)]
@@ -32,21 +31,6 @@ async fn index(ev: &Event<Order>) -> Result<(), String> {
 async fn count(order: &Order) {
     yield_once().await;
     PAYLOADS.lock().unwrap().push(order.id);
-}
-
-/// A future that is pending once (so the driver really suspends).
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 fn run(task: Task) {

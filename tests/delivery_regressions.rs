@@ -4,13 +4,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::thread;
 use std::time::Duration;
 
 use mesh::delivery::{Overflow, Queue};
 use mesh::{Event, Signal, SignalConfig};
-use mesh_test_support::block_on;
+use mesh_test_support::{block_on, yield_once};
 
 /// Runs `f` on a thread; `true` if it finished within `secs`.
 fn finishes_within(secs: u64, f: impl FnOnce() + Send + 'static) -> bool {
@@ -237,20 +237,6 @@ fn a_wide_summary_survives_user_code_in_the_cache_epilogue() {
 }
 
 // ----- second review ----------------------------------------------------------
-
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
-}
 
 #[test]
 fn connect_async_with_replay_into_a_small_blocking_queue_returns() {
