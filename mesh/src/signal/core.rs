@@ -626,7 +626,8 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(never)]
     fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef>) -> u128 {
         if snap.flags() & NEEDS_SHARED != 0 {
-            return self.emit_slow(data, None, Some(snap)).to_bits();
+            // The gate checked what `emit_slow` would check again.
+            return self.emit_to_queues(data, None, snap);
         }
         let event = self.envelope(data, None, self.next_seq());
         self.run_event_bits(snap, &event, None, &Cell::new(None))
@@ -671,27 +672,36 @@ impl<T: Send + Sync + 'static> Core<T> {
         };
         let needs = snap.flags();
         if needs & NEEDS_SHARED != 0 {
-            // No history, middleware, observers or ordering (checked
-            // above): the envelope goes straight to this snapshot's
-            // receivers (`deliver` reloads the snapshot only to be exact
-            // against a history append). Only payload-only queued
-            // receivers: a bare envelope, with no id, no clock and no
-            // `seq` (nobody reads them; `seq` stays gap-free among the
-            // envelopes that are read).
-            let event = if needs & READS_ENVELOPE == 0 {
-                Arc::new(Event::bare(self.name, data, source))
-            } else {
-                let mut event = Arc::new(self.envelope(data, source, 0));
-                number(&mut event, self.next_seq());
-                event
-            };
-            return self.run_event(snap, &event, Some(&event), &Cell::new(None));
+            return Emitted::from_bits(self.emit_to_queues(data, source, snap));
         }
         if needs & NEEDS_ENVELOPE == 0 {
             return self.run_data(snap, &data, source.as_deref());
         }
         let event = self.envelope(data, source, self.next_seq());
         self.run_event(snap, &event, None, &Cell::new(None))
+    }
+
+    /// A receiver of `snap` keeps the envelope (a queued receiver), and
+    /// the signal has no history, middleware, observers or ordering (the
+    /// caller checked): the envelope goes straight to this snapshot's
+    /// receivers (`deliver` reloads the snapshot only to be exact against
+    /// a history append). If none reads more than the payload (payload-only
+    /// queues), the envelope is bare: no id, no clock and no `seq` (nobody
+    /// reads them; `seq` stays gap-free among the envelopes that are read).
+    fn emit_to_queues(
+        &self,
+        data: T,
+        source: Option<Cow<'static, str>>,
+        snap: &Snapshot<SlotRef>,
+    ) -> u128 {
+        let event = if snap.flags() & READS_ENVELOPE == 0 {
+            Arc::new(Event::bare(self.name, data, source))
+        } else {
+            let mut event = Arc::new(self.envelope(data, source, 0));
+            number(&mut event, self.next_seq());
+            event
+        };
+        self.run_event_bits(snap, &event, Some(&event), &Cell::new(None))
     }
 
     /// Delivers a bare payload (with the emitter's source, if any) to a
