@@ -20,10 +20,11 @@
 //!
 //! # Invariants (under the lock)
 //!
-//! 1. `items.len() + reserved + batched <= capacity`: a queue never
-//!    exceeds its bound, counting the room promised to reservations
-//!    (`try_emit`, `emit_async`) and what its consumer took but has not
-//!    reported processed.
+//! 1. `items.len() + reserved + batched - handed <= capacity`: a queue
+//!    never exceeds its bound, counting the room promised to reservations
+//!    (`try_emit`, `emit_async`) and what its consumer took in its batch
+//!    but has not handed out yet (an event handed out, to the user or to
+//!    the handler, takes no room, as before batching).
 //! 2. `offered == processed + dropped + rejected + items.len() + batched`:
 //!    every event offered is accounted for exactly once (`batched`: taken
 //!    by the consumer, not reported processed yet).
@@ -237,8 +238,12 @@ pub(crate) struct Lag {
 /// before it is refused as one that would wait for itself.
 pub(crate) const DEADLOCK_GRACE: Duration = Duration::from_secs(1);
 
-/// [`Channel::hint`] of a closed queue.
-const CLOSED_HINT: usize = usize::MAX;
+/// [`Channel::handed`]: a producer waits for room (tell it on a hand-out).
+const WANT: usize = 1 << (usize::BITS - 1);
+/// [`Channel::handed`]: the queue was discarded (its consumer stops).
+const DISCARDED: usize = 1 << (usize::BITS - 2);
+/// [`Channel::handed`]: the count bits.
+const COUNT: usize = !(WANT | DISCARDED);
 
 /// Losses are reported at most this often per queue.
 pub(crate) const LAG_INTERVAL: Duration = Duration::from_millis(100);
@@ -250,10 +255,16 @@ pub(crate) struct Channel<T> {
     filled: Condvar,
     /// Blocking producers wait here for room.
     room: Condvar,
-    /// `items.len()`, or [`CLOSED_HINT`] once closed: lets a consumer that
-    /// polls an empty queue (`try_recv` in a loop) find it empty without
-    /// taking the lock the producers need. Written under the lock.
-    hint: AtomicUsize,
+    /// Events of the consumer's batch it has handed out (to the user, or
+    /// to its handler) since its last report, plus the [`WANT`] and
+    /// [`DISCARDED`] flags. Handed-out events no longer take room: the
+    /// consumer counts them here without the lock, producers read the
+    /// count under it. One word for count and flag, changed by
+    /// read-modify-writes only, so a producer that sets `WANT` and then
+    /// finds no room, and a consumer that hands out an event, are ordered
+    /// one way or the other: either the producer sees the room, or the
+    /// consumer sees `WANT` and wakes it (modelled with loom below).
+    handed: AtomicUsize,
     capacity: usize,
     overflow: Overflow,
 }
@@ -284,7 +295,7 @@ impl<T> Channel<T> {
             }),
             filled: Condvar::new(),
             room: Condvar::new(),
-            hint: AtomicUsize::new(0),
+            handed: AtomicUsize::new(0),
             capacity: capacity.max(1),
             overflow,
         }
@@ -329,7 +340,7 @@ impl<T> Channel<T> {
             return Pushed::Closed;
         }
         st.offered += 1;
-        if reserved || st.items.len() + st.reserved + st.batched < self.capacity {
+        if reserved || self.occupied(&st) < self.capacity {
             return self.enqueue(st, item, Pushed::Queued);
         }
         match self.overflow {
@@ -364,7 +375,6 @@ impl<T> Channel<T> {
                 st.dropped += 1;
                 st.unreported(1, 0);
                 st.closed = Some(Closed::Overflowed);
-                self.hint.store(CLOSED_HINT, Ordering::Release);
                 let wake = self.wake_consumer(&mut st);
                 let producers = self.wake_producers(&mut st);
                 drop(st);
@@ -412,7 +422,7 @@ impl<T> Channel<T> {
                 finish(item.done);
                 return Pushed::Dropped;
             }
-            if st.items.len() + st.reserved + st.batched < self.capacity {
+            if self.occupied(&st) < self.capacity {
                 if !waited {
                     return self.enqueue(st, item, Pushed::Queued);
                 }
@@ -428,6 +438,10 @@ impl<T> Channel<T> {
                 (None, true) => Some(grace),
                 (d, false) => d,
             };
+            if self.want_room(&st) {
+                // A hand-out made room meanwhile.
+                continue;
+            }
             waited = true;
             st.producers_wait += 1;
             st = match until {
@@ -461,12 +475,55 @@ impl<T> Channel<T> {
     /// Adds `item` (room was checked) and wakes the consumer.
     fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, item: Item<T>, pushed: Pushed) -> Pushed {
         st.items.push_back(item);
-        st.high_water = st.high_water.max(st.items.len() + st.batched);
-        self.hint.store(st.items.len(), Ordering::Release);
+        st.high_water = st.high_water.max(self.occupied(&st));
         let wake = self.wake_consumer(&mut st);
         drop(st);
         wake_all(wake);
         pushed
+    }
+
+    /// Room taken: queued, reserved, and taken by the consumer but not
+    /// handed out yet (invariant 1).
+    fn occupied(&self, st: &State<T>) -> usize {
+        // Acquire: pairs with the consumer's hand-out (AcqRel).
+        st.items.len() + st.reserved + st.batched - (self.handed.load(Ordering::Acquire) & COUNT)
+    }
+
+    /// A producer is about to wait for room: sets [`WANT`] and says
+    /// whether a hand-out made room meanwhile (then it need not wait).
+    fn want_room(&self, st: &State<T>) -> bool {
+        // AcqRel: one read-modify-write on the word the consumer counts
+        // in (see `handed`).
+        let handed = self.handed.fetch_or(WANT, Ordering::AcqRel) & COUNT;
+        st.items.len() + st.reserved + st.batched - handed < self.capacity
+    }
+
+    /// `done` events of the consumer's batch are finished: they leave the
+    /// batch and the hand-out count, and count as processed.
+    fn unhand(&self, st: &mut State<T>, done: usize) {
+        st.batched -= done;
+        st.processed += done as u64;
+        // AcqRel: see `handed`; the flags are kept.
+        self.handed.fetch_sub(done, Ordering::AcqRel);
+    }
+
+    /// The consumer hands out one event of its batch: its room is free.
+    /// Wakes producers that wait for room, if any.
+    pub(crate) fn hand_out(&self) {
+        // AcqRel: see `handed`.
+        if self.handed.fetch_add(1, Ordering::AcqRel) & WANT != 0 {
+            let mut st = self.lock();
+            self.handed.fetch_and(!WANT, Ordering::AcqRel);
+            let wake = self.wake_producers(&mut st);
+            drop(st);
+            wake_all(wake);
+        }
+    }
+
+    /// Whether the queue was discarded: its consumer stops taking.
+    pub(crate) fn discarded(&self) -> bool {
+        // Acquire: pairs with `close`.
+        self.handed.load(Ordering::Acquire) & DISCARDED != 0
     }
 
     /// Tells a waiting consumer (invariant 4); the waker is woken by the
@@ -503,7 +560,7 @@ impl<T> Channel<T> {
             return Ok(false);
         }
         if reserve {
-            if st.items.len() + st.reserved + st.batched >= self.capacity {
+            if self.occupied(&st) >= self.capacity && !self.want_room(&st) {
                 if let Some(cx) = cx {
                     let producers = &mut st.rare().producers;
                     if !producers.iter().any(|w| w.will_wake(cx.waker())) {
@@ -546,8 +603,7 @@ impl<T> Channel<T> {
         st.consumer_thread = Some(this_thread());
         st.consumer_seen = true;
         let done = std::mem::take(&mut batch.done);
-        st.batched -= done;
-        st.processed += done as u64;
+        self.unhand(st, done);
         if self.overflow == Overflow::DropOldest {
             // One at a time: what the consumer holds cannot be dropped, and
             // this policy must be able to drop all but the newest.
@@ -556,9 +612,6 @@ impl<T> Channel<T> {
             std::mem::swap(&mut st.items, &mut batch.items);
         }
         st.batched += batch.items.len();
-        if st.closed.is_none() {
-            self.hint.store(st.items.len(), Ordering::Release);
-        }
         if done == 0 { Vec::new() } else { self.wake_producers(st) }
     }
 
@@ -566,11 +619,6 @@ impl<T> Channel<T> {
     /// wait: `Ok(true)` it got events, `Ok(false)` none are queued,
     /// `Err(())` the queue is closed and nothing is left.
     pub(crate) fn try_refill(&self, batch: &mut Batch<T>) -> Result<bool, ()> {
-        // Acquire: pairs with the Release store of a push, so an event
-        // it counted is seen under the lock below.
-        if batch.done == 0 && self.hint.load(Ordering::Acquire) == 0 {
-            return Ok(false);
-        }
         let mut st = self.lock();
         let wake = self.refill_locked(&mut st, batch);
         let closed = st.closed.is_some();
@@ -654,8 +702,7 @@ impl<T> Channel<T> {
             return;
         }
         let mut st = self.lock();
-        st.batched -= done;
-        st.processed += done as u64;
+        self.unhand(&mut st, done);
         let wake = self.wake_producers(&mut st);
         drop(st);
         wake_all(wake);
@@ -667,8 +714,8 @@ impl<T> Channel<T> {
         let left = std::mem::take(&mut batch.items);
         let mut st = self.lock();
         let done = std::mem::take(&mut batch.done);
-        st.batched -= done + left.len();
-        st.processed += done as u64;
+        self.unhand(&mut st, done);
+        st.batched -= left.len();
         st.dropped += left.len() as u64;
         let wake = self.wake_producers(&mut st);
         drop(st);
@@ -686,7 +733,10 @@ impl<T> Channel<T> {
         if st.closed.is_none() || why == Closed::Discarded {
             st.closed = Some(why);
         }
-        self.hint.store(CLOSED_HINT, Ordering::Release);
+        if why == Closed::Discarded {
+            // AcqRel: the consumer reads it (Acquire) without the lock.
+            self.handed.fetch_or(DISCARDED, Ordering::AcqRel);
+        }
         let discarded = if why == Closed::Discarded {
             let n = st.items.len() as u64;
             st.dropped += n;
@@ -823,12 +873,26 @@ mod loom_tests {
             let first = ch.poll_refill(&mut cx, &mut batch);
             producer.join().unwrap();
             match first {
-                Poll::Ready(true) => assert_eq!(batch.take_one().unwrap().event.data, 1),
+                Poll::Ready(true) => assert_eq!(
+                    {
+                        let it = batch.take_one().unwrap();
+                        ch.hand_out();
+                        it.event.data
+                    },
+                    1
+                ),
                 Poll::Ready(false) => panic!("closed"),
                 Poll::Pending => {
                     assert_eq!(count.0.load(SeqCst), 1, "a pending consumer is woken");
                     assert_eq!(ch.poll_refill(&mut cx, &mut batch), Poll::Ready(true));
-                    assert_eq!(batch.take_one().unwrap().event.data, 1);
+                    assert_eq!(
+                        {
+                            let it = batch.take_one().unwrap();
+                            ch.hand_out();
+                            it.event.data
+                        },
+                        1
+                    );
                 }
             }
             let s = ch.stats();
@@ -851,13 +915,15 @@ mod loom_tests {
             let mut batch = Batch::new();
             assert_eq!(ch.refill_blocking(&mut batch, None), Ok(()));
             assert_eq!(batch.take_one().map(|i| i.event.data), Some(1));
-            assert!(ch.stats().len + ch.stats().in_flight <= 1);
+            ch.hand_out();
+            assert!(ch.stats().len <= 1);
             // Coming back for more reports the first as processed, which
             // makes the room the producer waits for.
             assert_eq!(ch.refill_blocking(&mut batch, None), Ok(()));
             let pushed = producer.join().unwrap();
             assert!(matches!(pushed, Pushed::Queued | Pushed::QueuedAfterWait), "{pushed:?}");
             assert_eq!(batch.take_one().map(|i| i.event.data), Some(2));
+            ch.hand_out();
             ch.discard_batch(&mut batch);
             let s = ch.stats();
             assert_eq!((s.offered, s.processed), (2, 2));
@@ -878,9 +944,34 @@ mod loom_tests {
                 thread::spawn(move || ch.push(item(2)))
             };
             assert_eq!(batch.take_one().map(|i| i.event.data), Some(1));
+            ch.hand_out();
             ch.report(&mut batch);
             let pushed = producer.join().unwrap();
             assert!(matches!(pushed, Pushed::Queued | Pushed::QueuedAfterWait), "{pushed:?}");
+            let s = ch.stats();
+            assert_eq!((s.offered, s.processed, s.len, s.in_flight), (2, 1, 1, 0));
+        });
+    }
+
+    /// A consumer that hands out an event of its batch (without
+    /// reporting it) releases a producer blocked on the room it held:
+    /// the `WANT` flag and the hand-out count share one word.
+    #[test]
+    fn loom_hand_out_releases_a_blocked_producer() {
+        loom::model(|| {
+            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::block(), false));
+            assert_eq!(ch.push(item(1)), Pushed::Queued);
+            let mut batch = Batch::new();
+            assert_eq!(ch.refill_blocking(&mut batch, None), Ok(()));
+            let producer = {
+                let ch = ch.clone();
+                thread::spawn(move || ch.push(item(2)))
+            };
+            assert_eq!(batch.take_one().map(|i| i.event.data), Some(1));
+            ch.hand_out();
+            let pushed = producer.join().unwrap();
+            assert!(matches!(pushed, Pushed::Queued | Pushed::QueuedAfterWait), "{pushed:?}");
+            ch.report(&mut batch);
             let s = ch.stats();
             assert_eq!((s.offered, s.processed, s.len, s.in_flight), (2, 1, 1, 0));
         });
@@ -905,6 +996,7 @@ mod loom_tests {
             let mut batch = Batch::new();
             while ch.refill_blocking(&mut batch, None).is_ok() {
                 while let Some(it) = batch.take_one() {
+                    ch.hand_out();
                     got.push(it.event.data);
                 }
             }

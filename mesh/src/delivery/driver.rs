@@ -94,7 +94,15 @@ impl<T: Send + Sync + 'static> Future for Driver<T> {
                     this.failed(message);
                 }
             }
+            if this.channel.discarded() {
+                // `Shutdown::Discard`: what it took and did not start is
+                // dropped (counted), as what was still queued was.
+                this.channel.discard_batch(&mut this.batch);
+                return Poll::Ready(());
+            }
             if let Some(item) = this.batch.take_one() {
+                // Being handled, it no longer takes room in the queue.
+                this.channel.hand_out();
                 this.start(item);
                 continue;
             }

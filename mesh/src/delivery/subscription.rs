@@ -113,6 +113,7 @@ impl<T: Send + Sync + 'static> Subscription<T> {
     /// back for more.
     fn next(&mut self) -> Option<Arc<Event<T>>> {
         let item = self.batch.take_one()?;
+        self.channel.hand_out();
         if self.batch.items.is_empty() {
             self.channel.report(&mut self.batch);
         }

@@ -940,17 +940,25 @@ impl<T: Send + Sync + 'static> Core<T> {
         /// caught, so only a bug gets here); the queue, with anything not
         /// delivered put back at its front, is left for the next
         /// dispatcher, which delivers it before its own event.
-        struct Turn<'a>(&'a Ordered, bool, u64);
+        struct Turn<'a>(&'a Ordered, bool, usize);
         impl Drop for Turn<'_> {
             #[inline]
             fn drop(&mut self) {
-                HELD_TURN.set(self.2);
+                HELD.with(|(_, depth)| depth.set(self.2));
                 if self.1 {
                     self.0.abandon();
                 }
             }
         }
-        let mut turn = Turn(ordered, true, HELD_TURN.replace(self.id));
+        let depth = HELD.with(|(ids, depth)| {
+            let d = depth.get();
+            if let Some(slot) = ids.get(d) {
+                slot.set(self.id);
+            }
+            depth.set(d + 1);
+            d
+        });
+        let mut turn = Turn(ordered, true, depth);
         let first = first(self);
         while let Some(batch) = ordered.release_or_take() {
             self.deliver_batch(ordered, batch);
@@ -1380,18 +1388,25 @@ pub(crate) fn number<T>(event: &mut Arc<Event<T>>, seq: u64) {
     }
 }
 
+/// Ordered turns a thread records (deeper nesting is not recorded).
+const HELD_MAX: usize = 8;
+
 thread_local! {
-    /// The id of the ordered signal whose turn this thread holds, the
-    /// innermost if it holds several (0: none).
-    static HELD_TURN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The ids of the ordered signals whose turns this thread holds,
+    /// outermost first, and how many it holds.
+    static HELD: ([std::cell::Cell<u64>; HELD_MAX], std::cell::Cell<usize>) =
+        const { ([const { std::cell::Cell::new(0) }; HELD_MAX], std::cell::Cell::new(0)) };
 }
 
 impl Base {
     /// Whether this thread holds this (ordered) signal's dispatch turn,
-    /// as its innermost: an emit from here is delivered only after the
-    /// current dispatch returns.
+    /// at any depth: an emit from here is delivered only after that
+    /// dispatch returns. Turns nested deeper than [`HELD_MAX`] are not
+    /// recorded.
     pub(crate) fn turn_held_here(&self) -> bool {
-        HELD_TURN.get() == self.id
+        HELD.with(|(ids, depth)| {
+            ids[..depth.get().min(HELD_MAX)].iter().any(|i| i.get() == self.id)
+        })
     }
 }
 
