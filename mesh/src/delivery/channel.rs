@@ -930,29 +930,6 @@ mod loom_tests {
         });
     }
 
-    /// A consumer that reports its worked-through batch (without coming
-    /// back for more) releases a producer blocked on the room it held.
-    #[test]
-    fn loom_report_releases_a_blocked_producer() {
-        loom::model(|| {
-            let ch = LoomArc::new(Channel::<u32>::new(1, Overflow::block(), false));
-            assert_eq!(ch.push(item(1)), Pushed::Queued);
-            let mut batch = Batch::new();
-            assert_eq!(ch.refill_blocking(&mut batch, None), Ok(()));
-            let producer = {
-                let ch = ch.clone();
-                thread::spawn(move || ch.push(item(2)))
-            };
-            assert_eq!(batch.take_one().map(|i| i.event.data), Some(1));
-            ch.hand_out();
-            ch.report(&mut batch);
-            let pushed = producer.join().unwrap();
-            assert!(matches!(pushed, Pushed::Queued | Pushed::QueuedAfterWait), "{pushed:?}");
-            let s = ch.stats();
-            assert_eq!((s.offered, s.processed, s.len, s.in_flight), (2, 1, 1, 0));
-        });
-    }
-
     /// A consumer that hands out an event of its batch (without
     /// reporting it) releases a producer blocked on the room it held:
     /// the `WANT` flag and the hand-out count share one word.
