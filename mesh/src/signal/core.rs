@@ -6,7 +6,7 @@
 //!
 //! 1. *Nobody listening*: one atomic load (`len`) and return (inlined
 //!    into the caller by [`Signal::emit`]).
-//! 2. *The hot path* ([`Core::emit_data`]): a bare payload, payload-only
+//! 2. *The hot path* ([`Core::emit_data_bits`]): a bare payload, payload-only
 //!    receivers, nothing muted, ordered or observed: one branch over three
 //!    relaxed loads, one snapshot load, one dynamic call per receiver.
 //! 3. *Everything else* ([`Core::emit_slow`]): decided once, here.
@@ -582,15 +582,10 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.emit_data_bits(data)
     }
 
-    /// [`Signal::emit`] after the "anyone listening?" check: the hot path
-    /// delivers a bare payload to payload-only receivers by reference;
-    /// anything else goes to [`emit_slow`](Self::emit_slow).
-    #[inline]
-    pub(crate) fn emit_data(&self, data: T) -> Emitted {
-        Emitted::from_bits(self.emit_data_bits(data))
-    }
-
-    /// [`emit_data`](Self::emit_data) as [`Emitted::to_bits`].
+    /// [`Signal::emit`] after the "anyone listening?" check, as
+    /// [`Emitted::to_bits`]: the hot path delivers a bare payload to
+    /// payload-only receivers by reference; anything else goes to
+    /// [`emit_slow`](Self::emit_slow).
     #[inline]
     pub(crate) fn emit_data_bits(&self, data: T) -> u128 {
         // One branch for every reason to leave the fast path: muted, history
@@ -618,7 +613,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         })
     }
 
-    /// [`emit_data`](Self::emit_data) when a receiver takes the envelope
+    /// [`emit_data_bits`](Self::emit_data_bits) when a receiver takes the envelope
     /// and the gate found nothing else on (not muted, no history,
     /// middleware or global work, not ordered): unless a receiver keeps
     /// the envelope, it is built on this frame and walked, without

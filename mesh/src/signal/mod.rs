@@ -149,7 +149,7 @@ impl Emitted {
         Emitted { delivered: 0, failed: 0, skipped: 0, queued: 0, dropped: 0, rejected: 0, status }
     }
 
-    /// The summary as one integer (see `Core::emit_data`): the three
+    /// The summary as one integer (see `Core::emit_data_bits`): the three
     /// counts in bits 0–95, the status in 96–103 and the queue counts in
     /// one byte each above. Queue counts over 255 do not fit: the summary
     /// then waits in a thread-local under a token the bits carry, for
@@ -801,7 +801,9 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         if size_of::<T>() > LARGE_PAYLOAD {
             return self.core.emit_large(data, None);
         }
-        self.emit_slow(data)
+        // As one integer: an `Emitted` returned from a frame that is not
+        // inlined goes through memory (see `Core::emit_bits`).
+        Emitted::from_bits(self.emit_slow(data))
     }
 
     /// `(fast, idle)` for a snapshot: *fast* when every receiver takes the
@@ -842,13 +844,13 @@ impl<T: Send + Sync + 'static> Publisher<T> {
 
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
-    fn emit_slow(&self, data: T) -> Emitted {
+    fn emit_slow(&self, data: T) -> u128 {
         if self.core.ordered.is_some() {
             // An ordered emit walks the snapshot its turn finds.
-            return self.core.emit_data(data);
+            return self.core.emit_data_bits(data);
         }
         // The held snapshot is current: the version was checked.
-        self.core.emit_slow(data, None, self.snapshot.as_deref())
+        self.core.emit_slow(data, None, self.snapshot.as_deref()).to_bits()
     }
 
     /// The signal this publisher emits on.
