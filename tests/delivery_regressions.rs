@@ -133,56 +133,50 @@ fn a_wide_summary_survives_an_ordered_batch() {
     assert_eq!(r.queued, 300, "Emitted lost its queue counts: {r:?}");
 }
 
-#[test]
-fn emit_and_wait_from_an_async_receiver_on_its_own_signal_returns() {
+/// Connects an async receiver, on a queue made by `queue`, that runs
+/// `on_zero` with its own signal when it gets event 0; emits 0, and says
+/// whether `on_zero` finished within 3 s.
+fn own_receiver_returns<F, Fut>(queue: Queue, on_zero: F) -> bool
+where
+    F: Fn(Signal<u32>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let s = Signal::<u32>::new();
     let s2 = s.clone();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let (_handle, driver) = s.connect_async(Queue::bounded(8), move |ev: Arc<Event<u32>>| {
-        let s2 = s2.clone();
+    let on_zero = Arc::new(on_zero);
+    let (_handle, driver) = s.connect_async(queue, move |ev: Arc<Event<u32>>| {
+        let (s2, on_zero) = (s2.clone(), on_zero.clone());
         let tx = tx.lock().unwrap().clone();
         async move {
             if ev.data == 0 {
-                s2.emit_and_wait(1).await;
+                on_zero(s2).await;
                 let _ = tx.send(());
             }
         }
     });
     thread::spawn(move || block_on(driver));
     s.emit(0);
-    assert!(
-        rx.recv_timeout(Duration::from_secs(3)).is_ok(),
-        "the async receiver waits for itself forever"
-    );
+    rx.recv_timeout(Duration::from_secs(3)).is_ok()
+}
+
+#[test]
+fn emit_and_wait_from_an_async_receiver_on_its_own_signal_returns() {
+    let returned = own_receiver_returns(Queue::bounded(8), |s| async move {
+        s.emit_and_wait(1).await;
+    });
+    assert!(returned, "the async receiver waits for itself forever");
 }
 
 #[test]
 fn emit_async_from_an_async_receiver_into_its_own_full_queue_returns() {
-    let s = Signal::<u32>::new();
-    let s2 = s.clone();
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let (_handle, driver) = s.connect_async(
-        Queue::bounded(1).overflow(Overflow::block()),
-        move |ev: Arc<Event<u32>>| {
-            let s2 = s2.clone();
-            let tx = tx.lock().unwrap().clone();
-            async move {
-                if ev.data == 0 {
-                    s2.emit_async(1).await; // room: queued
-                    s2.emit_async(2).await; // full: awaits its own consumer
-                    let _ = tx.send(());
-                }
-            }
-        },
-    );
-    thread::spawn(move || block_on(driver));
-    s.emit(0);
-    assert!(
-        rx.recv_timeout(Duration::from_secs(3)).is_ok(),
-        "the async receiver awaits room in its own queue forever"
-    );
+    let returned =
+        own_receiver_returns(Queue::bounded(1).overflow(Overflow::block()), |s| async move {
+            s.emit_async(1).await; // room: queued
+            s.emit_async(2).await; // full: awaits its own consumer
+        });
+    assert!(returned, "the async receiver awaits room in its own queue forever");
 }
 
 #[test]

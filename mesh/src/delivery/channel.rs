@@ -216,6 +216,8 @@ pub(crate) enum Pushed {
     /// Dropped (drop newest, or a full queue under `Disconnect`, which
     /// closes it).
     Dropped,
+    /// Dropped, and the queue closed: the `Disconnect` policy found it full.
+    Overflowed,
     /// Refused: `Reject`, or `Block` timed out.
     Rejected,
     /// Refused: `Block` on the consumer's own thread would never end.
@@ -381,7 +383,7 @@ impl<T> Channel<T> {
                 wake_all(wake);
                 wake_all(producers);
                 finish(item.done);
-                Pushed::Dropped
+                Pushed::Overflowed
             }
             Overflow::Block { timeout } => self.block(st, item, timeout),
         }

@@ -193,11 +193,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
         Fut: Future<Output = R> + Send + 'static,
         R: ReceiverResult,
     {
-        let name: Cow<'static, str> =
-            queue.options.name.clone().unwrap_or(Cow::Borrowed(std::any::type_name::<F>()));
-        let queue = queue.name(name.clone());
-        let (channel, connection, info) =
-            connect_queue(self, queue, "async receiver", true, announce, false);
+        let (channel, connection, info, name) =
+            connect_queue(self, queue, std::any::type_name::<F>(), true, announce, false);
         let handle = QueueConnection { connection, queue: channel.clone() as Arc<dyn Control> };
         let run: Run<T> = Box::new(move |event| {
             let fut = receiver(event);

@@ -38,9 +38,7 @@ impl<T: Send + Sync + 'static, const ENVELOPE: bool> Handler<T> for Feed<T, ENVE
             Pushed::Queued => return QUEUED,
             Pushed::QueuedAfterWait => QUEUED,
             Pushed::QueuedDroppedOldest => QUEUED | DROPPED,
-            Pushed::Dropped if self.channel.closed() == Some(Closed::Overflowed) => {
-                DROPPED | REMOVE
-            }
+            Pushed::Overflowed => DROPPED | REMOVE,
             Pushed::Dropped => DROPPED,
             Pushed::Rejected | Pushed::WouldDeadlock => REJECTED,
             Pushed::Closed => return SKIPPED | REMOVE,

@@ -1,6 +1,7 @@
 //! [`Subscription`]: a queued receiver read by its owner, as a `Stream`
 //! or with `recv`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -235,7 +236,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// assert_eq!(sub.try_recv().unwrap().data, 1);
     /// ```
     pub fn subscribe(&self, queue: Queue) -> Subscription<T> {
-        let (channel, connection, _) = connect_queue(self, queue, "subscription", true, true, true);
+        let (channel, connection, ..) =
+            connect_queue(self, queue, "subscription", true, true, true);
         Subscription { channel, connection, batch: Batch::new() }
     }
 }
@@ -243,7 +245,8 @@ impl<T: Send + Sync + 'static> Signal<T> {
 /// Connects a queued receiver feeding a new channel. `envelope`: its
 /// consumer reads the envelope (unless the queue says payload only).
 /// `announce`: report it on `mesh.receiver.connected` (else its info is
-/// returned). `consumer_here`: see [`Channel::new`].
+/// returned). `consumer_here`: see [`Channel::new`]. Returns the
+/// receiver's name too (`default_name` unless the options gave one).
 pub(crate) fn connect_queue<T: Send + Sync + 'static>(
     signal: &Signal<T>,
     queue: Queue,
@@ -251,7 +254,7 @@ pub(crate) fn connect_queue<T: Send + Sync + 'static>(
     envelope: bool,
     announce: bool,
     consumer_here: bool,
-) -> (Arc<Channel<T>>, Connection, Option<ReceiverInfo>) {
+) -> (Arc<Channel<T>>, Connection, Option<ReceiverInfo>, Cow<'static, str>) {
     let channel = queue.channel::<T>(consumer_here);
     let mut options = queue.options;
     let name = options.name.get_or_insert(default_name.into()).clone();
@@ -260,11 +263,21 @@ pub(crate) fn connect_queue<T: Send + Sync + 'static>(
     // consumer runs: it must not wait for room (it would wait for itself).
     let _replaying = Driving::enter(Arc::as_ptr(&channel) as usize);
     let (connection, info) = if envelope && !queue.payload_only {
-        let feed = Feed::<T, true> { channel: channel.clone(), signal: sig, signal_id, name };
+        let feed = Feed::<T, true> {
+            channel: channel.clone(),
+            signal: sig,
+            signal_id,
+            name: name.clone(),
+        };
         signal.connect_queued(feed, options, queue.replay, announce)
     } else {
-        let feed = Feed::<T, false> { channel: channel.clone(), signal: sig, signal_id, name };
+        let feed = Feed::<T, false> {
+            channel: channel.clone(),
+            signal: sig,
+            signal_id,
+            name: name.clone(),
+        };
         signal.connect_queued(feed, options, queue.replay, announce)
     };
-    (channel, connection, info)
+    (channel, connection, info, name)
 }
