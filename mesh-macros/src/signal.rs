@@ -193,13 +193,21 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
             fn with_signal<__MeshR>(
                 f: impl ::core::ops::FnOnce(&#krate::Signal<Self>) -> __MeshR,
             ) -> __MeshR {
-                fn __mesh_debug() -> ::core::option::Option<#krate::__private::DebugFn<#ident>> {
+                fn __mesh_setup(signal: &#krate::Signal<#ident>) {
                     #[allow(unused_imports)]
-                    use #krate::__private::{NoDebug as _, ViaDebug as _};
-                    (&#krate::__private::DebugProbe::<#ident>::new()).debug_fn()
+                    use #krate::__private::{
+                        NoDebug as _, NoSerde as _, ViaDebug as _, ViaDeserialize as _,
+                        ViaSerialize as _,
+                    };
+                    #krate::__private::setup(
+                        signal,
+                        (&#krate::__private::DebugProbe::<#ident>::new()).debug_fn(),
+                        (&#krate::__private::SerdeProbe::<#ident>::new()).serialize_fn(),
+                        (&#krate::__private::SerdeProbe::<#ident>::new()).deserialize_fn(),
+                    );
                 }
                 static SIGNAL: #krate::__private::StaticSignal<#ident> =
-                    #krate::__private::StaticSignal::new(#config, __mesh_debug);
+                    #krate::__private::StaticSignal::new(#config, __mesh_setup);
                 SIGNAL.with(f)
             }
         }

@@ -43,6 +43,10 @@ pub(crate) trait Detach: Send + Sync {
     fn detach(&self, id: u64, reason: DisconnectReason) -> bool;
     /// Whether receiver `id` is connected.
     fn is_attached(&self, id: u64) -> bool;
+    /// For a pattern subscription's handle: the signals it is attached to.
+    fn pattern_attachments(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A handle to one connected receiver. Dropping it does **not** disconnect;

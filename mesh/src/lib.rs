@@ -162,12 +162,15 @@ pub mod __private;
 struct ReadmeDoctests;
 
 pub use connection::{Connection, DisconnectReason, ScopedConnection};
-pub use event::{Event, Metadata, Uuid};
+pub use event::{AnyEvent, Event, Metadata, Uuid};
 pub use event_type::EventType;
 pub use local::release_thread_cache;
 pub use namespace::{MAX_NAMESPACE_LEN, Namespace};
 pub use receiver::{ConnectOptions, IntoReceiver, IntoWeakReceiver, ReceiverInfo, ReceiverResult};
-pub use registry::{RegistryError, SignalRef};
+pub use registry::{
+    RegistryError, SignalRef, subscribe_pattern, subscribe_pattern_typed,
+    subscribe_pattern_typed_with, subscribe_pattern_weak, subscribe_pattern_with,
+};
 pub use signal::{
     EmitStatus, Emitted, LARGE_PAYLOAD, MuteGuard, Publisher, Signal, SignalConfig, WeakSignal,
 };

@@ -220,6 +220,20 @@ impl PatternError {
     }
 }
 
+impl PatternError {
+    /// The same error with its offset moved `by` bytes (a relative
+    /// pattern shown after its namespace).
+    pub(crate) const fn shifted(self, by: usize) -> Self {
+        match self {
+            PatternError::Empty => PatternError::Empty,
+            PatternError::EmptySegment { at } => PatternError::EmptySegment { at: at + by },
+            PatternError::PartialWildcard { at } => PatternError::PartialWildcard { at: at + by },
+            PatternError::TailNotLast { at } => PatternError::TailNotLast { at: at + by },
+            PatternError::InvalidChar { at } => PatternError::InvalidChar { at: at + by },
+        }
+    }
+}
+
 impl fmt::Display for PatternError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

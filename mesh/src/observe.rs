@@ -202,6 +202,10 @@ pub(crate) trait Scopes: Send + Sync {
         make: Box<dyn FnOnce(bool) -> Box<dyn ScopedSignal> + '_>,
         found: &mut dyn FnMut(&dyn ScopedSignal),
     );
+    /// The current thread's scope's pattern subscriptions (the registry's
+    /// table, type-erased: this floor cannot name it), if a scope is
+    /// entered.
+    fn patterns(&self) -> Option<Arc<dyn Any + Send + Sync>>;
 }
 
 /// Live scopes in the process. Relaxed: it only tells `resolve` whether to
@@ -233,6 +237,15 @@ pub(crate) fn scoped<S: Clone + 'static>(
         return None;
     }
     scoped_slow(event, make)
+}
+
+/// The pattern table of the scope entered on this thread, if any (see
+/// [`Scopes::patterns`]). One relaxed load while no scope exists.
+pub(crate) fn scope_patterns() -> Option<Arc<dyn Any + Send + Sync>> {
+    if LIVE_SCOPES.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    SCOPES.get()?.patterns()
 }
 
 #[cold]

@@ -43,14 +43,14 @@ pub use crate::namespace::NamespaceDecl;
 pub struct StaticSignal<T: 'static> {
     cell: OnceLock<Signal<T>>,
     config: SignalConfig,
-    debug: fn() -> Option<DebugFn<T>>,
+    setup: fn(&Signal<T>),
 }
 
 impl<T: EventType> StaticSignal<T> {
-    /// A signal created on first use with `config`; `debug` formats
-    /// payloads for type-erased views where `T: Debug`.
-    pub const fn new(config: SignalConfig, debug: fn() -> Option<DebugFn<T>>) -> Self {
-        StaticSignal { cell: OnceLock::new(), config, debug }
+    /// A signal created on first use with `config`; `setup` tells it
+    /// what the type can do for type-erased views (see [`setup`]).
+    pub const fn new(config: SignalConfig, setup: fn(&Signal<T>)) -> Self {
+        StaticSignal { cell: OnceLock::new(), config, setup }
     }
 
     /// Runs `f` with the signal: inside a testing scope the scope's, else
@@ -64,6 +64,7 @@ impl<T: EventType> StaticSignal<T> {
                     observe::connected(T::NAME, signal.id(), receiver);
                 }
             }
+            registry::scoped_signal_made(&signal);
             Box::new(signal)
         });
         // `f` is called in one place, so it is inlined here (called in
@@ -92,16 +93,19 @@ impl<T: EventType> StaticSignal<T> {
     #[inline(never)]
     fn init(&'static self) -> &'static Signal<T> {
         let mut connected = Vec::new();
+        let mut patterns = None;
         let signal = self.cell.get_or_init(|| {
-            let signal = registry::register::<T>(T::NAME, self.config)
+            let (signal, announce) = registry::register_quiet::<T>(T::NAME, self.config)
                 .unwrap_or_else(|e| panic!("#[signal] on `{}`: {e}", std::any::type_name::<T>()));
-            if let Some(debug) = (self.debug)() {
-                signal.set_debug(debug);
-            }
+            patterns = Some(announce);
+            (self.setup)(&signal);
             connected = connect_globals(&signal);
             signal
         });
         // Only the thread that ran the initialiser has anything to announce.
+        if let Some(patterns) = patterns {
+            patterns.run();
+        }
         for receiver in connected {
             observe::connected(T::NAME, signal.id(), receiver);
         }
@@ -111,9 +115,7 @@ impl<T: EventType> StaticSignal<T> {
     /// A signal like this one, registered nowhere: for testing scopes.
     fn unregistered(&self) -> Signal<T> {
         let signal = Signal::build(T::NAME, self.config, false);
-        if let Some(debug) = (self.debug)() {
-            signal.set_debug(debug);
-        }
+        (self.setup)(&signal);
         signal
     }
 }
@@ -229,6 +231,104 @@ impl<T> NoDebug<T> for &DebugProbe<T> {
         None
     }
 }
+
+/// What `#[signal]` found its type can do, told to its signal: `Debug`
+/// (from a [`DebugProbe`]), and with feature `serde` JSON both ways (from
+/// a [`SerdeProbe`]).
+pub fn setup<T: Send + Sync + 'static>(
+    signal: &Signal<T>,
+    debug: Option<DebugFn<T>>,
+    to_json: Option<ToJsonFn<T>>,
+    from_json: Option<FromJsonFn<T>>,
+) {
+    if let Some(debug) = debug {
+        signal.set_debug(debug);
+    }
+    #[cfg(feature = "serde")]
+    {
+        if let Some(to) = to_json {
+            signal.set_to_json(to);
+        }
+        if let Some(from) = from_json {
+            signal.set_from_json(from);
+        }
+    }
+    #[cfg(not(feature = "serde"))]
+    let _ = (to_json, from_json);
+}
+
+/// Serializes a payload to JSON (a placeholder type without feature
+/// `serde`, where no probe finds one).
+#[cfg(feature = "serde")]
+pub type ToJsonFn<T> = fn(&T) -> Result<serde_json::Value, serde_json::Error>;
+/// Without feature `serde`: never made.
+#[cfg(not(feature = "serde"))]
+pub type ToJsonFn<T> = fn(&T);
+/// Deserializes a payload from JSON.
+#[cfg(feature = "serde")]
+pub type FromJsonFn<T> = fn(serde_json::Value) -> Result<T, serde_json::Error>;
+/// Without feature `serde`: never made.
+#[cfg(not(feature = "serde"))]
+pub type FromJsonFn<T> = fn() -> T;
+
+/// Autoref specialisation as for [`DebugProbe`]: with feature `serde`,
+/// [`ViaSerialize`] and [`ViaDeserialize`] apply where `T` implements
+/// `Serialize` / `DeserializeOwned`; [`NoSerde`] otherwise (and always
+/// without the feature).
+pub struct SerdeProbe<T>(PhantomData<T>);
+
+impl<T> SerdeProbe<T> {
+    /// A probe for `T`.
+    pub const fn new() -> Self {
+        SerdeProbe(PhantomData)
+    }
+}
+
+impl<T> Default for SerdeProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Chosen when `T: Serialize` (feature `serde`).
+pub trait ViaSerialize<T> {
+    /// `T` to JSON.
+    fn serialize_fn(&self) -> Option<ToJsonFn<T>>;
+}
+
+/// Chosen when `T: DeserializeOwned` (feature `serde`).
+pub trait ViaDeserialize<T> {
+    /// JSON to `T`.
+    fn deserialize_fn(&self) -> Option<FromJsonFn<T>>;
+}
+
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize> ViaSerialize<T> for SerdeProbe<T> {
+    fn serialize_fn(&self) -> Option<ToJsonFn<T>> {
+        Some(|t| serde_json::to_value(t))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<T: serde::de::DeserializeOwned> ViaDeserialize<T> for SerdeProbe<T> {
+    fn deserialize_fn(&self) -> Option<FromJsonFn<T>> {
+        Some(serde_json::from_value::<T>)
+    }
+}
+
+/// Chosen otherwise.
+pub trait NoSerde<T> {
+    /// `None`.
+    fn serialize_fn(&self) -> Option<ToJsonFn<T>> {
+        None
+    }
+    /// `None`.
+    fn deserialize_fn(&self) -> Option<FromJsonFn<T>> {
+        None
+    }
+}
+
+impl<T> NoSerde<T> for &SerdeProbe<T> {}
 
 /// A `#[receiver]`'s failure, as its text.
 pub type Failure = String;

@@ -59,6 +59,7 @@ use crate::event::Event;
 use crate::event::{Erased, RecentEvent};
 use crate::event_type::EventType;
 use crate::observe::{self, Observer, ScopedSignal, Scopes};
+use crate::registry::ScopeTable;
 use crate::signal::{Emitted, Signal};
 use crate::sync::LockExt;
 
@@ -76,6 +77,8 @@ struct Inner {
     /// (emptied) signal, never at another scope's.
     signals: Mutex<HashMap<TypeId, Box<dyn ScopedSignal>>>,
     all: Mutex<Vec<Weak<Mutex<Vec<RecentEvent>>>>>,
+    /// Pattern subscriptions made in this scope.
+    patterns: Arc<ScopeTable>,
 }
 
 /// The innermost scope entered on this thread.
@@ -124,6 +127,7 @@ impl Scope {
             include_globals: self.include_globals,
             signals: Mutex::default(),
             all: Mutex::default(),
+            patterns: ScopeTable::new(),
         });
         ScopeHandle { inner }.enter()
     }
@@ -268,6 +272,10 @@ impl Scopes for Resolver {
             }
             Entry::Vacant(slot) => found(&**slot.insert(signal)),
         }
+    }
+
+    fn patterns(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        Some(current()?.patterns.clone())
     }
 }
 

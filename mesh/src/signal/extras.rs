@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use crate::loom::{AtomicBool, Mutex, MutexGuard};
 
 use crate::connection::Connection;
-use crate::event::{DebugFn, Event};
+use crate::event::{DebugFn, Event, PayloadView};
 use crate::history::Envelopes;
 use crate::middleware::{self, Chain, Middleware, MiddlewareHandle, Remove};
 use crate::observe;
@@ -37,7 +37,20 @@ pub(crate) struct Extras<T> {
     /// flag, so the flag is set exactly while the chain is non-empty.
     pub(crate) middleware_edit: Mutex<()>,
     pub(crate) debug: OnceLock<DebugFn<T>>,
+    /// The payload as JSON (see [`Signal::serde_payloads`]).
+    #[cfg(feature = "serde")]
+    pub(crate) to_json: OnceLock<ToJson<T>>,
+    /// JSON into a payload (see [`Signal::serde_payloads`]).
+    #[cfg(feature = "serde")]
+    pub(crate) from_json: OnceLock<FromJson<T>>,
 }
+
+/// Serializes a payload (feature `serde`).
+#[cfg(feature = "serde")]
+pub(crate) type ToJson<T> = fn(&T) -> Result<serde_json::Value, serde_json::Error>;
+/// Deserializes a payload (feature `serde`).
+#[cfg(feature = "serde")]
+pub(crate) type FromJson<T> = fn(serde_json::Value) -> Result<T, serde_json::Error>;
 
 impl<T: 'static> Extras<T> {
     pub(crate) fn new() -> Self {
@@ -46,6 +59,10 @@ impl<T: 'static> Extras<T> {
             middleware: Arc::new(Subscribers::new()),
             middleware_edit: Mutex::new(()),
             debug: OnceLock::new(),
+            #[cfg(feature = "serde")]
+            to_json: OnceLock::new(),
+            #[cfg(feature = "serde")]
+            from_json: OnceLock::new(),
         }
     }
 
@@ -126,6 +143,105 @@ impl<T: Send + Sync + 'static> Signal<T> {
 
     pub(crate) fn set_debug(&self, debug: DebugFn<T>) {
         let _ = self.core().extras().debug.set(debug);
+    }
+
+    /// Lets type-erased views convert payloads to and from JSON:
+    /// [`AnyEvent::to_json`](crate::AnyEvent::to_json) for pattern
+    /// subscribers, and the dynamic face
+    /// ([`bus::publish_json`](crate::bus::publish_json)) publishing JSON
+    /// on this signal. `#[signal]` types do this automatically when they
+    /// implement `Serialize` (and `Deserialize`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "serde")] {
+    /// use mesh::{AnyEvent, Event, Signal};
+    /// let s = Signal::<u32>::new();
+    /// s.serde_payloads();
+    /// assert_eq!(s.payload_to_json(&7).unwrap().unwrap(), serde_json::json!(7));
+    /// # }
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn serde_payloads(&self)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.set_to_json(|t| serde_json::to_value(t));
+        self.set_from_json(serde_json::from_value::<T>);
+    }
+
+    /// `payload` as JSON, if this signal knows how (see
+    /// [`serde_payloads`](Self::serde_payloads)).
+    #[cfg(feature = "serde")]
+    pub fn payload_to_json(
+        &self,
+        payload: &T,
+    ) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        let to = *self.core().extras.get()?.to_json.get()?;
+        Some(to(payload))
+    }
+
+    /// `value` as a payload, if this signal knows how (see
+    /// [`serde_payloads`](Self::serde_payloads)).
+    #[cfg(feature = "serde")]
+    pub fn payload_from_json(
+        &self,
+        value: serde_json::Value,
+    ) -> Option<Result<T, serde_json::Error>> {
+        let from = *self.core().extras.get()?.from_json.get()?;
+        Some(from(value))
+    }
+
+    #[cfg(feature = "serde")]
+    pub(crate) fn set_to_json(&self, to: ToJson<T>) {
+        let _ = self.core().extras().to_json.set(to);
+    }
+
+    #[cfg(feature = "serde")]
+    pub(crate) fn set_from_json(&self, from: FromJson<T>) {
+        let _ = self.core().extras().from_json.set(from);
+    }
+
+    /// What an [`AnyEvent`](crate::AnyEvent) of this signal asks about
+    /// its payload, looked up when asked (so a formatter set later is
+    /// used).
+    pub(crate) fn payload_view(&self) -> SignalView<T> {
+        SignalView(Arc::downgrade(self.core()))
+    }
+}
+
+/// A signal's [`PayloadView`]: its formatter and JSON converters, read
+/// from its extras when a subscriber asks (never on the emit path).
+pub(crate) struct SignalView<T>(Weak<Core<T>>);
+
+impl<T: Send + Sync + 'static> SignalView<T> {
+    fn extras<R>(&self, f: impl FnOnce(&Extras<T>) -> Option<R>) -> Option<R> {
+        let core = self.0.upgrade()?;
+        f(core.extras.get()?)
+    }
+}
+
+impl<T: Send + Sync + 'static> PayloadView for SignalView<T> {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+    fn has_debug(&self) -> bool {
+        self.extras(|x| x.debug.get().copied()).is_some()
+    }
+    fn debug(
+        &self,
+        payload: &dyn std::any::Any,
+        f: &mut fmt::Formatter<'_>,
+    ) -> Option<fmt::Result> {
+        let debug = self.extras(|x| x.debug.get().copied())?;
+        Some(debug(payload.downcast_ref::<T>()?, f))
+    }
+    #[cfg(feature = "serde")]
+    fn json(
+        &self,
+        payload: &dyn std::any::Any,
+    ) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        let to = self.extras(|x| x.to_json.get().copied())?;
+        Some(to(payload.downcast_ref::<T>()?))
     }
 }
 

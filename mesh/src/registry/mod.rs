@@ -21,10 +21,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, LazyLock, RwLock};
 
+use crate::connection::Connection;
 use crate::name::{NameError, join, validate_name};
 use crate::namespace::{Namespace, NamespaceDecl};
+use crate::observe;
+use crate::receiver::{ConnectOptions, ReceiverInfo};
 use crate::signal::{Core, Signal, SignalConfig};
 use crate::sync::RwLockExt;
+
+mod pattern;
+
+use pattern::{Announce, AnyFn, AnyHandler};
+pub(crate) use pattern::{ScopeTable, scoped_signal_made};
+pub use pattern::{
+    pattern_attachments, subscribe_pattern, subscribe_pattern_typed, subscribe_pattern_typed_with,
+    subscribe_pattern_weak, subscribe_pattern_with,
+};
 
 /// Why a named signal could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +116,15 @@ impl<T: Send + Sync + 'static> Signal<T> {
 /// it, so the handle is one fat pointer plus name and configuration.
 trait Erased: Send + Sync {
     fn name(&self) -> &'static str;
+    fn id(&self) -> u64;
+    /// Attaches a pattern subscriber's [`AnyEvent`](crate::AnyEvent)
+    /// call, quietly (the caller announces it).
+    fn attach_any(
+        self: Arc<Self>,
+        f: &Arc<AnyFn>,
+        options: ConnectOptions,
+        default_name: &'static str,
+    ) -> (Connection, Option<ReceiverInfo>);
     fn receiver_count(&self) -> usize;
     fn payload_type_id(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
@@ -114,6 +135,19 @@ trait Erased: Send + Sync {
 impl<T: Send + Sync + 'static> Erased for Core<T> {
     fn name(&self) -> &'static str {
         Core::name(self)
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn attach_any(
+        self: Arc<Self>,
+        f: &Arc<AnyFn>,
+        options: ConnectOptions,
+        default_name: &'static str,
+    ) -> (Connection, Option<ReceiverInfo>) {
+        let signal = Signal::from_core(self);
+        let handler = AnyHandler { f: f.clone(), view: signal.payload_view() };
+        signal.connect_handler(handler, options, default_name, false)
     }
     fn receiver_count(&self) -> usize {
         self.base.receiver_count()
@@ -156,6 +190,11 @@ impl SignalRef {
     /// The full name.
     pub fn name(&self) -> &'static str {
         self.erased.name()
+    }
+
+    /// The signal's [`id`](Signal::id).
+    pub fn id(&self) -> u64 {
+        self.erased.id()
     }
 
     /// The payload's `TypeId`.
@@ -211,6 +250,9 @@ inventory::collect!(Builtin);
 pub(crate) struct Registry {
     signals: RwLock<BTreeMap<&'static str, SignalRef>>,
     namespaces: RwLock<BTreeSet<&'static str>>,
+    /// Global pattern subscriptions. Lock order: `signals` first (see
+    /// `pattern`).
+    patterns: RwLock<pattern::Trie>,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
@@ -222,7 +264,11 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
             signals.insert(r.name(), r);
         }
     }
-    Registry { signals: RwLock::new(signals), namespaces: RwLock::new(namespaces) }
+    Registry {
+        signals: RwLock::new(signals),
+        namespaces: RwLock::new(namespaces),
+        patterns: RwLock::default(),
+    }
 });
 
 pub(crate) fn registry() -> &'static Registry {
@@ -243,20 +289,53 @@ fn entry<T: Send + Sync + 'static>(signal: &Signal<T>) -> SignalRef {
     SignalRef { erased: signal.core().clone() }
 }
 
-/// Registers (or finds) the signal `full` with payload `T`.
+/// Registers (or finds) the signal `full` with payload `T`, and
+/// announces the pattern subscribers a new signal got.
 pub(crate) fn register<T: Send + Sync + 'static>(
     full: &str,
     config: SignalConfig,
 ) -> Result<Signal<T>, RegistryError> {
-    let found = register_erased(full, config, TypeId::of::<T>(), type_name::<T>(), &|name| {
-        entry(&Signal::<T>::build(name, config, true))
-    })?;
+    let (signal, announce) = register_quiet(full, config)?;
+    announce.run();
+    Ok(signal)
+}
+
+/// `mesh.receiver.connected` reports owed for pattern subscribers
+/// attached to a new signal, for when the caller may run user code.
+#[must_use = "the reports are owed: `run` them once no lock is held"]
+pub(crate) struct Announcements(Vec<Announce>);
+
+impl Announcements {
+    /// Emits the reports.
+    pub(crate) fn run(self) {
+        for (name, id, info) in self.0 {
+            observe::connected(name, id, info);
+        }
+    }
+}
+
+/// [`register`] without announcing (static signal initialisation, which
+/// runs no user code).
+pub(crate) fn register_quiet<T: Send + Sync + 'static>(
+    full: &str,
+    config: SignalConfig,
+) -> Result<(Signal<T>, Announcements), RegistryError> {
+    let mut announce = Vec::new();
+    let found = register_erased(
+        full,
+        config,
+        TypeId::of::<T>(),
+        type_name::<T>(),
+        &|name| entry(&Signal::<T>::build(name, config, true)),
+        &mut announce,
+    )?;
     // The type was checked: the downcast succeeds.
-    found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
+    let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
         name: found.name(),
         registered: found.type_name(),
         requested: type_name::<T>(),
-    })
+    })?;
+    Ok((signal, Announcements(announce)))
 }
 
 /// [`register`] without the payload type (compiled once, not once per
@@ -268,6 +347,7 @@ fn register_erased(
     payload: TypeId,
     payload_name: &'static str,
     make: &dyn Fn(&'static str) -> SignalRef,
+    announce: &mut Vec<Announce>,
 ) -> Result<SignalRef, RegistryError> {
     if full == "mesh" || full.starts_with("mesh.") {
         return Err(RegistryError::Reserved { name: full.to_owned() });
@@ -283,6 +363,9 @@ fn register_erased(
     let name: &'static str = Box::leak(full.to_owned().into_boxed_str());
     let signal = make(name);
     signals.insert(name, signal.clone());
+    // Under the write lock: the pattern subscriptions' exactly-once rule
+    // (see `pattern`).
+    pattern::signal_made(&signal, announce);
     drop(signals);
     add_prefixes(&mut reg.namespaces.write_locked(), name);
     Ok(signal)

@@ -31,6 +31,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use uuid::Uuid;
 
+mod any;
+pub use any::AnyEvent;
+pub(crate) use any::PayloadView;
+
 /// String-keyed metadata carried by an [`Event`].
 ///
 /// Keys are usually `&'static str` (stored without allocating); values are
