@@ -39,7 +39,7 @@ struct Tick(u64);
 
 #[path = "spread.rs"]
 mod spread;
-use spread::Spread;
+use spread::rounds;
 
 /// ns per event of `k` events.
 fn per_event(d: Duration, k: u64) -> f64 {
@@ -251,30 +251,6 @@ fn broadcast_lossy(k: u64, consumer_ns: u64) -> f64 {
 }
 
 // ----- the run -----------------------------------------------------------------------
-
-/// Per-round ratios mesh / peer over `rounds` interleaved rounds.
-fn rounds(
-    rounds: usize,
-    mut mesh: impl FnMut() -> f64,
-    mut peer: impl FnMut() -> f64,
-) -> (Spread, f64, f64) {
-    let (mut ratios, mut ms, mut ps) = (Vec::new(), Vec::new(), Vec::new());
-    for r in 0..rounds {
-        // Alternate which goes first, so neither always runs on a warm
-        // (or a throttled) core.
-        let (m, p) = if r % 2 == 0 {
-            let m = mesh();
-            (m, peer())
-        } else {
-            let p = peer();
-            (mesh(), p)
-        };
-        ratios.push(m / p);
-        ms.push(m);
-        ps.push(p);
-    }
-    (Spread::of(ratios), Spread::of(ms).median, Spread::of(ps).median)
-}
 
 /// `queued <k>`: k emits to one payload-only queued subscriber, each
 /// drained with `try_recv`, for counting instructions per event with

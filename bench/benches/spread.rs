@@ -1,5 +1,6 @@
 //! Per-round figures summarised (median and quartiles) and judged
-//! against a limit: shared by the `compare` and `delivery` benches.
+//! against a limit: shared by the `compare`, `delivery` and `patterns`
+//! benches.
 
 /// A per-round figure, summarised: the median over the interleaved rounds
 /// and the quartiles (the run-to-run spread).
@@ -60,4 +61,30 @@ impl Verdict {
             Verdict::Missed => "missed",
         }
     }
+}
+
+/// Per-round ratios `mesh / peer` over `rounds` interleaved rounds (which
+/// runs first alternates), with the medians of each side's figure.
+#[allow(dead_code)] // not every bench that includes this file uses it
+pub fn rounds(
+    rounds: usize,
+    mut mesh: impl FnMut() -> f64,
+    mut peer: impl FnMut() -> f64,
+) -> (Spread, f64, f64) {
+    let (mut ratios, mut ms, mut ps) = (Vec::new(), Vec::new(), Vec::new());
+    for r in 0..rounds {
+        // Alternate which goes first, so neither always runs on a warm
+        // (or a throttled) core.
+        let (m, p) = if r % 2 == 0 {
+            let m = mesh();
+            (m, peer())
+        } else {
+            let p = peer();
+            (mesh(), p)
+        };
+        ratios.push(m / p);
+        ms.push(m);
+        ps.push(p);
+    }
+    (Spread::of(ratios), Spread::of(ms).median, Spread::of(ps).median)
 }

@@ -353,20 +353,32 @@ impl Pattern {
     }
 
     /// Whether `name` (a dotted name) is one this pattern matches.
+    ///
+    /// One pass over both strings, segment by segment, allocating
+    /// nothing (a subscription made over every registered name calls
+    /// this once per name).
     pub fn matches(&self, name: &str) -> bool {
-        let mut name = name.split('.');
-        for seg in self.segs() {
-            match (seg, name.next()) {
-                (_, None) => return false,
-                (Seg::Tail, Some(_)) => return true,
-                (Seg::One, Some(_)) => {}
-                (Seg::Lit(l), Some(n)) if l == n => {}
-                (Seg::Lit(_), Some(_)) => return false,
+        let (p, n) = (self.0.as_bytes(), name.as_bytes());
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let p_end = segment_end(p, i);
+            let seg = &p[i..p_end];
+            // `>` takes the rest, which is not empty: an empty rest
+            // returned `false` below before getting here.
+            if seg == b">" {
+                return true;
+            }
+            let n_end = segment_end(n, j);
+            if seg != b"*" && seg != &n[j..n_end] {
+                return false;
+            }
+            match (p_end == p.len(), n_end == n.len()) {
+                (true, name_ended) => return name_ended,
+                (false, true) => return false,
+                (false, false) => (i, j) = (p_end + 1, n_end + 1),
             }
         }
-        name.next().is_none()
     }
-
     /// Whether every name this pattern matches, `other` matches too.
     pub fn is_subset_of(&self, other: &Pattern) -> bool {
         let (mut a, mut b) = (self.segs(), other.segs());
@@ -400,6 +412,11 @@ impl Pattern {
             }
         }
     }
+}
+
+/// The end of the dotted segment starting at `from`.
+fn segment_end(s: &[u8], from: usize) -> usize {
+    s[from..].iter().position(|&b| b == b'.').map_or(s.len(), |k| from + k)
 }
 
 impl fmt::Display for Pattern {

@@ -33,15 +33,25 @@ use super::{Event, Metadata, RecentEvent, Uuid};
 pub(crate) trait PayloadView: Send + Sync {
     /// The payload's type name.
     fn type_name(&self) -> &'static str;
-    /// Whether [`debug`](Self::debug) can format the payload.
-    fn has_debug(&self) -> bool;
+    /// Whether [`debug`](Self::debug) can format the payload of an event
+    /// of the signal `name`.
+    fn has_debug(&self, name: &str) -> bool;
     /// Writes `payload`'s `Debug`; `None` when its type's `Debug` is not
-    /// known to the signal.
-    fn debug(&self, payload: &dyn Any, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result>;
-    /// `payload` as JSON; `None` when the signal does not know its type
-    /// to be serializable.
+    /// known to the signal `name`.
+    fn debug(
+        &self,
+        name: &str,
+        payload: &dyn Any,
+        f: &mut fmt::Formatter<'_>,
+    ) -> Option<fmt::Result>;
+    /// `payload` as JSON; `None` when the signal `name` does not know its
+    /// type to be serializable.
     #[cfg(feature = "serde")]
-    fn json(&self, payload: &dyn Any) -> Option<Result<serde_json::Value, serde_json::Error>>;
+    fn json(
+        &self,
+        name: &str,
+        payload: &dyn Any,
+    ) -> Option<Result<serde_json::Value, serde_json::Error>>;
 }
 
 /// A type-erased view of one envelope, borrowed for one delivery.
@@ -73,14 +83,14 @@ impl<T: 'static> PayloadView for TypeOnly<T> {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
-    fn has_debug(&self) -> bool {
+    fn has_debug(&self, _: &str) -> bool {
         false
     }
-    fn debug(&self, _: &dyn Any, _: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+    fn debug(&self, _: &str, _: &dyn Any, _: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
         None
     }
     #[cfg(feature = "serde")]
-    fn json(&self, _: &dyn Any) -> Option<Result<serde_json::Value, serde_json::Error>> {
+    fn json(&self, _: &str, _: &dyn Any) -> Option<Result<serde_json::Value, serde_json::Error>> {
         None
     }
 }
@@ -92,14 +102,14 @@ impl<T: fmt::Debug + 'static> PayloadView for WithDebug<T> {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
-    fn has_debug(&self) -> bool {
+    fn has_debug(&self, _: &str) -> bool {
         true
     }
-    fn debug(&self, payload: &dyn Any, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+    fn debug(&self, _: &str, payload: &dyn Any, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
         payload.downcast_ref::<T>().map(|t| fmt::Debug::fmt(t, f))
     }
     #[cfg(feature = "serde")]
-    fn json(&self, _: &dyn Any) -> Option<Result<serde_json::Value, serde_json::Error>> {
+    fn json(&self, _: &str, _: &dyn Any) -> Option<Result<serde_json::Value, serde_json::Error>> {
         None
     }
 }
@@ -189,7 +199,7 @@ impl<'a> AnyEvent<'a> {
     /// implements `Debug`, or a signal told with
     /// [`Signal::debug_payloads`](crate::Signal::debug_payloads)).
     pub fn has_debug(&self) -> bool {
-        self.view.has_debug()
+        self.view.has_debug(self.name)
     }
 
     /// The payload, formatted with its `Debug` where known and as
@@ -204,7 +214,7 @@ impl<'a> AnyEvent<'a> {
     /// `Some(Err(..))` when serializing fails.
     #[cfg(feature = "serde")]
     pub fn to_json(&self) -> Option<Result<serde_json::Value, serde_json::Error>> {
-        self.view.json(self.payload)
+        self.view.json(self.name, self.payload)
     }
 }
 
@@ -213,7 +223,7 @@ struct PayloadFmt<'e, 'a>(&'e AnyEvent<'a>);
 
 impl fmt::Display for PayloadFmt<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.view.debug(self.0.payload, f) {
+        match self.0.view.debug(self.0.name, self.0.payload, f) {
             Some(done) => done,
             None => write!(f, "<{}>", self.0.type_name()),
         }

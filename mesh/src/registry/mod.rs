@@ -146,7 +146,7 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
         default_name: &'static str,
     ) -> (Connection, Option<ReceiverInfo>) {
         let signal = Signal::from_core(self);
-        let handler = AnyHandler { f: f.clone(), view: signal.payload_view() };
+        let handler = AnyHandler { f: f.clone(), _payload: std::marker::PhantomData };
         signal.connect_handler(handler, options, default_name, false)
     }
     fn receiver_count(&self) -> usize {

@@ -59,14 +59,16 @@
 //! signals (event types resolved inside it), present and future, and to
 //! nothing global; a global subscription never reaches a scope's signals.
 
-use std::any::type_name;
+use std::any::{Any, type_name};
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::connection::{Connection, Detach, DisconnectReason};
-use crate::event::AnyEvent;
+use crate::event::{AnyEvent, PayloadView};
 use crate::name::{Pattern, PatternError};
 use crate::namespace::Namespace;
 use crate::observe;
@@ -403,10 +405,12 @@ impl Gate {
     }
 }
 
-/// The [`AnyEvent`] adapter attached to a `Signal<T>`.
+/// The [`AnyEvent`] adapter attached to a `Signal<T>`: one pointer, so
+/// an attachment stays small (W5); what only the payload type knows is
+/// looked up through the registry when asked ([`RegistryView`]).
 pub(crate) struct AnyHandler<T> {
     pub(crate) f: Arc<AnyFn>,
-    pub(crate) view: SignalView<T>,
+    pub(crate) _payload: PhantomData<fn(&T)>,
 }
 
 impl<T: Send + Sync + 'static> Handler<T> for AnyHandler<T> {
@@ -415,9 +419,57 @@ impl<T: Send + Sync + 'static> Handler<T> for AnyHandler<T> {
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         // The dispatcher builds the envelope for envelope receivers.
         match d.event {
-            Some(ev) => (self.f)(&AnyEvent::of(ev, &self.view), d.failure),
+            Some(ev) => (self.f)(&AnyEvent::of(ev, &RegistryView::<T>(PhantomData)), d.failure),
             None => SKIPPED,
         }
+    }
+}
+
+/// The [`PayloadView`] of pattern deliveries: finds the signal by the
+/// event's name in the registry when a subscriber formats or serialises
+/// (a read lock and a lookup, never on the emit path). A testing scope's
+/// signal of an event type shares its name, and its formatter, with the
+/// global one.
+struct RegistryView<T>(PhantomData<fn(&T)>);
+
+impl<T: Send + Sync + 'static> RegistryView<T> {
+    /// The signal `name` as the emitting thread sees it: its testing
+    /// scope's, if one is entered and has it, else the registered one.
+    fn signal_of(name: &str) -> Option<SignalView<T>> {
+        let scoped = scope_table().and_then(|table| {
+            let inner = table.inner.locked();
+            inner.signals.iter().filter_map(Weak::upgrade).find(|s| s.name() == name)
+        });
+        let signal = match scoped {
+            Some(erased) => SignalRef { erased },
+            None => super::lookup(name)?,
+        };
+        Some(signal.downcast::<T>()?.payload_view())
+    }
+}
+
+impl<T: Send + Sync + 'static> PayloadView for RegistryView<T> {
+    fn type_name(&self) -> &'static str {
+        type_name::<T>()
+    }
+    fn has_debug(&self, name: &str) -> bool {
+        Self::signal_of(name).is_some_and(|v| v.has_debug(name))
+    }
+    fn debug(
+        &self,
+        name: &str,
+        payload: &dyn Any,
+        f: &mut fmt::Formatter<'_>,
+    ) -> Option<fmt::Result> {
+        Self::signal_of(name)?.debug(name, payload, f)
+    }
+    #[cfg(feature = "serde")]
+    fn json(
+        &self,
+        name: &str,
+        payload: &dyn Any,
+    ) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        Self::signal_of(name)?.json(name, payload)
     }
 }
 

@@ -224,11 +224,12 @@ impl<T: Send + Sync + 'static> PayloadView for SignalView<T> {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
-    fn has_debug(&self) -> bool {
+    fn has_debug(&self, _: &str) -> bool {
         self.extras(|x| x.debug.get().copied()).is_some()
     }
     fn debug(
         &self,
+        _: &str,
         payload: &dyn std::any::Any,
         f: &mut fmt::Formatter<'_>,
     ) -> Option<fmt::Result> {
@@ -238,6 +239,7 @@ impl<T: Send + Sync + 'static> PayloadView for SignalView<T> {
     #[cfg(feature = "serde")]
     fn json(
         &self,
+        _: &str,
         payload: &dyn std::any::Any,
     ) -> Option<Result<serde_json::Value, serde_json::Error>> {
         let to = self.extras(|x| x.to_json.get().copied())?;
