@@ -186,4 +186,26 @@ fn main() {
     println!("  rebuilt from history:                {:?}", revenue.get());
     OrderPlaced { item: "scone".into(), cents: 290 }.emit();
     println!("  after one more order:                {:?}", revenue.get());
+
+    step("11. patterns: one subscriber for many signals, and a child bus");
+    let watch = SYSTEM
+        .subscribe("*.connected", |ev: &mesh::AnyEvent| {
+            println!("  [system.*.connected] {} {}", ev.name(), ev.payload_debug());
+        })
+        .expect("a valid pattern");
+    ProviderConnected { provider: "cache".into() }.emit();
+    let plugins = mesh::bus::Bus::of(&SYSTEM).child("plugins").expect("a valid name");
+    let loaded = plugins.signal::<String>("loaded").expect("a new name");
+    plugins
+        .subscribe(">", |ev: &mesh::AnyEvent| {
+            println!("  [plugins.>] {} {:?}", ev.name(), ev.downcast_ref::<String>());
+        })
+        .expect("a valid pattern");
+    loaded.emit("spell-check".into());
+    drop(plugins);
+    println!(
+        "  after dropping the child bus: system.plugins.loaded registered = {}",
+        registry::lookup("system.plugins.loaded").is_some()
+    );
+    watch.disconnect();
 }

@@ -31,6 +31,7 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("collect", 6),
     ("registry", 6),
     ("meta", 7),
+    ("bus", 7),
     ("event_type", 7),
     ("projection", 8),
     ("delivery", 8),

@@ -114,6 +114,33 @@
 //! assert_eq!(ticker.try_recv().unwrap().data, 2.0);
 //! assert_eq!(ticker.stats().dropped, 1);
 //! ```
+//!
+//! # Patterns
+//!
+//! Dotted names make a hierarchy; patterns in NATS subject syntax
+//! ([`name::Pattern`]: `*` one segment, `>` one or more trailing) subscribe
+//! to a part of it. [`subscribe_pattern`] hears every named signal the
+//! pattern matches, whatever its payload type, as an [`AnyEvent`] (the
+//! envelope, with the payload borrowed as `dyn Any`);
+//! [`subscribe_pattern_typed`] attaches an ordinary typed receiver to the
+//! matching signals of one payload type. Signals made later join. A
+//! subscription is matched against names when it or a signal is made,
+//! never per emit: a signal no pattern matches pays nothing, a matched one
+//! pays one receiver. [`Namespace::subscribe`] and [`bus::Bus`] take
+//! patterns relative to their prefix; a [`bus::Bus`] also makes child
+//! buses at run time and frees what it made when dropped. The `mesh.*`
+//! meta-signals match only patterns that start with `mesh.`.
+//!
+//! ```
+//! use mesh::{AnyEvent, Namespace};
+//! static SYSTEM: Namespace = Namespace::new("system-doc");
+//! let sub = SYSTEM.subscribe("provider.>", |ev: &AnyEvent| {
+//!     println!("{} at {:?}: {}", ev.name(), ev.timestamp(), ev.payload_debug());
+//! })
+//! .unwrap();
+//! SYSTEM.signal::<u32>("provider.db.connected").unwrap().emit(1);
+//! assert_eq!(mesh::registry::pattern_attachments(&sub), Some(1));
+//! ```
 
 #![warn(missing_docs)]
 // One `unsafe` idea, measured to matter (issue 14: machine code per event
@@ -129,6 +156,7 @@
 // Lets the macros' `::mesh::…` paths resolve inside this crate too.
 extern crate self as mesh;
 
+pub mod bus;
 pub mod collect;
 pub mod connection;
 pub mod delivery;

@@ -32,7 +32,7 @@ use crate::sync::RwLockExt;
 mod pattern;
 
 use pattern::{Announce, AnyFn, AnyHandler};
-pub(crate) use pattern::{ScopeTable, scoped_signal_made};
+pub(crate) use pattern::{ScopeTable, relative as relative_pattern, scoped_signal_made};
 pub use pattern::{
     pattern_attachments, subscribe_pattern, subscribe_pattern_typed, subscribe_pattern_typed_with,
     subscribe_pattern_weak, subscribe_pattern_with,
@@ -130,6 +130,16 @@ trait Erased: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn config(&self) -> SignalConfig;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// Disconnects every receiver (a child bus that made the signal is
+    /// dropped).
+    fn clear(self: Arc<Self>);
+    /// Emits `value` converted into the payload type, if the signal
+    /// knows how (see `Signal::serde_payloads`).
+    #[cfg(feature = "serde")]
+    fn emit_json(
+        self: Arc<Self>,
+        value: serde_json::Value,
+    ) -> Option<Result<crate::signal::Emitted, serde_json::Error>>;
 }
 
 impl<T: Send + Sync + 'static> Erased for Core<T> {
@@ -163,6 +173,17 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
     }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+    fn clear(self: Arc<Self>) {
+        Signal::from_core(self).disconnect_all();
+    }
+    #[cfg(feature = "serde")]
+    fn emit_json(
+        self: Arc<Self>,
+        value: serde_json::Value,
+    ) -> Option<Result<crate::signal::Emitted, serde_json::Error>> {
+        let signal = Signal::from_core(self);
+        Some(signal.payload_from_json(value)?.map(|payload| signal.emit(payload)))
     }
 }
 
@@ -218,6 +239,26 @@ impl SignalRef {
         self.erased.receiver_count()
     }
 
+    /// Emits `value` on this signal, converted into its payload type
+    /// (feature `serde`): `None` if the signal does not know how (its type
+    /// is not `Deserialize`, or was not told: see
+    /// [`Signal::serde_payloads`]); `Some(Err(..))` if the value does not
+    /// fit the type. A `serde_json::Value` signal takes the value as is.
+    #[cfg(feature = "serde")]
+    pub fn emit_json(
+        &self,
+        value: serde_json::Value,
+    ) -> Option<Result<crate::signal::Emitted, serde_json::Error>> {
+        if let Some(dynamic) = self.downcast::<serde_json::Value>() {
+            return Some(Ok(dynamic.emit(value)));
+        }
+        self.erased.clone().emit_json(value)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.erased.clone().clear();
+    }
+
     /// The typed signal, if its payload is `T`.
     pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<Signal<T>> {
         let core = self.erased.clone().into_any().downcast::<Core<T>>().ok()?;
@@ -253,6 +294,10 @@ pub(crate) struct Registry {
     /// Global pattern subscriptions. Lock order: `signals` first (see
     /// `pattern`).
     patterns: RwLock<pattern::Trie>,
+    /// Names of signals that were unregistered (a dropped child bus's):
+    /// a name is leaked once (`Event::name` is `&'static str`) and reused
+    /// when registered again. Lock order: after `signals`.
+    interned: std::sync::Mutex<BTreeSet<&'static str>>,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
@@ -268,6 +313,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         signals: RwLock::new(signals),
         namespaces: RwLock::new(namespaces),
         patterns: RwLock::default(),
+        interned: std::sync::Mutex::default(),
     }
 });
 
@@ -320,15 +366,32 @@ pub(crate) fn register_quiet<T: Send + Sync + 'static>(
     full: &str,
     config: SignalConfig,
 ) -> Result<(Signal<T>, Announcements), RegistryError> {
+    register_with(full, config, true, &mut false)
+}
+
+/// [`register_quiet`]; `long_lived`: whether a new signal gets a
+/// thread-cache slot of its own (signals that live as long as the
+/// process); `created` is set when this call made the signal.
+pub(crate) fn register_with<T: Send + Sync + 'static>(
+    full: &str,
+    config: SignalConfig,
+    long_lived: bool,
+    created: &mut bool,
+) -> Result<(Signal<T>, Announcements), RegistryError> {
     let mut announce = Vec::new();
+    let made = std::cell::Cell::new(false);
     let found = register_erased(
         full,
         config,
         TypeId::of::<T>(),
         type_name::<T>(),
-        &|name| entry(&Signal::<T>::build(name, config, true)),
+        &|name| {
+            made.set(true);
+            entry(&Signal::<T>::build(name, config, long_lived))
+        },
         &mut announce,
     )?;
+    *created = made.get();
     // The type was checked: the downcast succeeds.
     let signal = found.downcast::<T>().ok_or(RegistryError::TypeMismatch {
         name: found.name(),
@@ -360,7 +423,9 @@ fn register_erased(
     if let Some(found) = signals.get(full) {
         return check(found, config, payload, payload_name);
     }
-    let name: &'static str = Box::leak(full.to_owned().into_boxed_str());
+    let interned = reg.interned.lock().unwrap_or_else(|e| e.into_inner()).get(full).copied();
+    let name: &'static str =
+        interned.unwrap_or_else(|| Box::leak(full.to_owned().into_boxed_str()));
     let signal = make(name);
     signals.insert(name, signal.clone());
     // Under the write lock: the pattern subscriptions' exactly-once rule
@@ -397,6 +462,17 @@ fn check(
         });
     }
     Ok(found.clone())
+}
+
+/// Removes `signal` from the registry (if its name still maps to it),
+/// keeping its name for reuse.
+pub(crate) fn unregister(signal: &SignalRef) {
+    let reg = registry();
+    let mut signals = reg.signals.write_locked();
+    if signals.get(signal.name()).is_some_and(|s| s.id() == signal.id()) {
+        signals.remove(signal.name());
+        reg.interned.lock().unwrap_or_else(|e| e.into_inner()).insert(signal.name());
+    }
 }
 
 /// The registered signal with this full name.
