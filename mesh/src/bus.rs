@@ -35,7 +35,7 @@
 //! Plugins, scripts and bridges know event names as strings. [`publish`]
 //! emits a typed payload by name (the registry's one-name-one-type rule
 //! makes a wrong type a [`RegistryError::TypeMismatch`], never a delivery
-//! to typed receivers), and with feature `serde` [`publish_json`] emits a
+//! to typed receivers), and with feature `serde` `publish_json` emits a
 //! `serde_json::Value`: converted into the owning signal's payload type
 //! where the name belongs to a typed signal, carried as a
 //! `Signal<serde_json::Value>` where nobody owns the name. Subscribing by

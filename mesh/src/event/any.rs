@@ -61,7 +61,7 @@ pub(crate) trait PayloadView: Send + Sync {
 /// are read with the methods below; the payload is borrowed, not copied:
 /// [`downcast_ref`](Self::downcast_ref) it to a type you know, format it
 /// with [`payload_debug`](Self::payload_debug), or (feature `serde`) turn
-/// it into JSON with [`to_json`](Self::to_json).
+/// it into JSON with `to_json`.
 ///
 /// The view lives only as long as the delivery; keep what you need (for
 /// example a [`RecentEvent`], via `From`).
