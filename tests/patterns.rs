@@ -8,21 +8,14 @@ use std::sync::{Arc, Barrier, Mutex};
 use mesh::name::{Pattern, PatternError};
 use mesh::prelude::*;
 use mesh::{AnyEvent, Event, registry, testing};
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-/// A log and a second handle to it (for a closure to move).
-fn log() -> (Log, Log) {
-    let l = Log::default();
-    (l.clone(), l)
-}
+use mesh_test_support::shared_log;
 
 #[test]
 fn one_subscriber_hears_every_matching_signal_of_every_type() {
     static NS: Namespace = Namespace::new("pat-any");
     let before = NS.signal::<String>("db.connected").unwrap();
     before.debug_payloads();
-    let (seen, sink) = log();
+    let (seen, sink) = shared_log();
     let sub = mesh::subscribe_pattern("pat-any.*.connected", move |ev: &AnyEvent| {
         sink.lock().unwrap().push(format!("{}={}", ev.name(), ev.payload_debug()));
     })
@@ -136,7 +129,7 @@ fn typed_subscriptions_attach_to_their_payload_type_only() {
 fn priority_then_attach_order_across_typed_and_pattern_receivers() {
     static NS: Namespace = Namespace::new("pat-order");
     let s = NS.signal::<u8>("x").unwrap();
-    let (seen, sink) = log();
+    let (seen, sink) = shared_log();
     let push = |tag: &'static str| {
         let sink = sink.clone();
         move || sink.lock().unwrap().push(tag.to_owned())
@@ -265,7 +258,7 @@ fn testing_scopes_isolate_patterns() {
     .scoped();
 
     let in_scope = testing::with_scope(|| {
-        let (seen, sink) = log();
+        let (seen, sink) = shared_log();
         let _sub = mesh::subscribe_pattern("pat-scope.>", move |ev: &AnyEvent| {
             sink.lock().unwrap().push(ev.payload_debug().to_string());
         })
@@ -279,7 +272,7 @@ fn testing_scopes_isolate_patterns() {
     assert_eq!(global.load(Ordering::Relaxed), 1, "the global pattern saw only the global emit");
     // A scoped subscription made before the scope's signal exists joins it.
     let late = testing::with_scope(|| {
-        let (seen, sink) = log();
+        let (seen, sink) = shared_log();
         let _sub = mesh::subscribe_pattern("pat-scope.ping", move |ev: &AnyEvent| {
             sink.lock().unwrap().push(ev.name().to_owned());
         })

@@ -2,30 +2,21 @@
 //! `>` subscription attaches to every signal of the process, which would
 //! disturb the receiver counts of other tests.
 
-use std::sync::{Arc, Mutex};
-
 use mesh::name::Pattern;
 use mesh::{AnyEvent, Namespace, meta};
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-/// A log and a second handle to it (for a closure to move).
-fn log() -> (Log, Log) {
-    let l = Log::default();
-    (l.clone(), l)
-}
+use mesh_test_support::shared_log;
 
 #[test]
 fn meta_signals_need_a_literal_mesh_segment() {
     static NS: Namespace = Namespace::new("pat-meta");
-    let (everything, sink) = log();
+    let (everything, sink) = shared_log();
     let _all = mesh::subscribe_pattern(">", move |ev: &AnyEvent| {
         if ev.name().starts_with("mesh.") {
             sink.lock().unwrap().push(ev.name().to_owned());
         }
     })
     .unwrap();
-    let (meta_seen, sink) = log();
+    let (meta_seen, sink) = shared_log();
     let _meta = mesh::subscribe_pattern("mesh.receiver.*", move |ev: &AnyEvent| {
         if ev.downcast_ref::<meta::ReceiverConnected>().is_some_and(|c| c.signal == "pat-meta.x") {
             sink.lock().unwrap().push(ev.name().to_owned());

@@ -96,7 +96,7 @@ fn line(id: &str, what: &str, limit: f64, s: Spread, detail: String) -> String {
 
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
-    let quick = !benching || std::env::var_os("MESH_BENCH_QUICK").is_some();
+    let quick = !benching || std::env::var_os("MESH_BENCH_QUICK").is_some_and(|v| v != "0");
     let n_rounds = if !benching {
         3
     } else if quick {

@@ -199,11 +199,12 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
                         NoDebug as _, NoSerde as _, ViaDebug as _, ViaDeserialize as _,
                         ViaSerialize as _,
                     };
+                    let probe = #krate::__private::Probe::<#ident>::new();
                     #krate::__private::setup(
                         signal,
-                        (&#krate::__private::DebugProbe::<#ident>::new()).debug_fn(),
-                        (&#krate::__private::SerdeProbe::<#ident>::new()).serialize_fn(),
-                        (&#krate::__private::SerdeProbe::<#ident>::new()).deserialize_fn(),
+                        (&probe).debug_fn(),
+                        (&probe).serialize_fn(),
+                        (&probe).deserialize_fn(),
                     );
                 }
                 static SIGNAL: #krate::__private::StaticSignal<#ident> =

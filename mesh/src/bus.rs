@@ -163,11 +163,7 @@ impl Bus {
         name: &str,
         config: SignalConfig,
     ) -> Result<Signal<T>, RegistryError> {
-        let full = join(&self.inner.name, name);
-        if let Err(error) = validate_name(name) {
-            let error = error.shifted(full.len() - name.len());
-            return Err(RegistryError::InvalidName { name: full, error });
-        }
+        let full = registry::qualify(&self.inner.name, name)?;
         let mut created = false;
         let (signal, announce) = registry::register_with::<T>(&full, config, false, &mut created)?;
         if created {
@@ -283,15 +279,8 @@ impl fmt::Debug for Bus {
 /// assert!(mesh::bus::publish("bus-pub.tick", "five").is_err());
 /// ```
 pub fn publish<T: Send + Sync + 'static>(name: &str, payload: T) -> Result<Emitted, RegistryError> {
-    if let Err(error) = validate_name(name) {
-        return Err(RegistryError::InvalidName { name: name.to_owned(), error });
-    }
-    Ok(registry::register_quiet::<T>(name, SignalConfig::new())
-        .map(|(signal, announce)| {
-            announce.run();
-            signal
-        })?
-        .emit(payload))
+    let name = registry::qualify("", name)?;
+    Ok(registry::register::<T>(&name, SignalConfig::new())?.emit(payload))
 }
 
 /// Why [`publish_json`] did not emit.

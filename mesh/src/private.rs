@@ -187,22 +187,23 @@ fn receivers_of(event: TypeId) -> &'static [&'static StaticReceiver] {
 /// How a signal formats payloads for type-erased views.
 pub type DebugFn<T> = crate::event::DebugFn<T>;
 
-/// Autoref specialisation: in `(&DebugProbe::<T>::new()).debug_fn()`,
-/// method lookup first tries receivers of type `&DebugProbe<T>`, which
-/// [`ViaDebug`] (implemented for `DebugProbe<T>` when `T: Debug`) takes;
-/// only if that does not apply does it autoref to `&&DebugProbe<T>`, which
-/// [`NoDebug`] (implemented for `&DebugProbe<T>`) takes. Works for the
-/// concrete types the macros name.
-pub struct DebugProbe<T>(PhantomData<T>);
+/// What `T` can do, found by autoref specialisation: in
+/// `(&Probe::<T>::new()).debug_fn()`, method lookup first tries receivers
+/// of type `&Probe<T>`, which [`ViaDebug`] (implemented for `Probe<T>`
+/// when `T: Debug`) takes; only if that does not apply does it autoref to
+/// `&&Probe<T>`, which [`NoDebug`] (implemented for `&Probe<T>`) takes.
+/// The same for [`ViaSerialize`] / [`ViaDeserialize`] against
+/// [`NoSerde`]. Works for the concrete types the macros name.
+pub struct Probe<T>(PhantomData<T>);
 
-impl<T> DebugProbe<T> {
+impl<T> Probe<T> {
     /// A probe for `T`.
     pub const fn new() -> Self {
-        DebugProbe(PhantomData)
+        Probe(PhantomData)
     }
 }
 
-impl<T> Default for DebugProbe<T> {
+impl<T> Default for Probe<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -214,7 +215,7 @@ pub trait ViaDebug<T> {
     fn debug_fn(&self) -> Option<DebugFn<T>>;
 }
 
-impl<T: fmt::Debug> ViaDebug<T> for DebugProbe<T> {
+impl<T: fmt::Debug> ViaDebug<T> for Probe<T> {
     fn debug_fn(&self) -> Option<DebugFn<T>> {
         Some(|t, f| fmt::Debug::fmt(t, f))
     }
@@ -226,15 +227,15 @@ pub trait NoDebug<T> {
     fn debug_fn(&self) -> Option<DebugFn<T>>;
 }
 
-impl<T> NoDebug<T> for &DebugProbe<T> {
+impl<T> NoDebug<T> for &Probe<T> {
     fn debug_fn(&self) -> Option<DebugFn<T>> {
         None
     }
 }
 
 /// What `#[signal]` found its type can do, told to its signal: `Debug`
-/// (from a [`DebugProbe`]), and with feature `serde` JSON both ways (from
-/// a [`SerdeProbe`]).
+/// and, with feature `serde`, JSON both ways (each found by a
+/// [`Probe`]).
 pub fn setup<T: Send + Sync + 'static>(
     signal: &Signal<T>,
     debug: Option<DebugFn<T>>,
@@ -271,25 +272,6 @@ pub type FromJsonFn<T> = fn(serde_json::Value) -> Result<T, serde_json::Error>;
 #[cfg(not(feature = "serde"))]
 pub type FromJsonFn<T> = fn() -> T;
 
-/// Autoref specialisation as for [`DebugProbe`]: with feature `serde`,
-/// [`ViaSerialize`] and [`ViaDeserialize`] apply where `T` implements
-/// `Serialize` / `DeserializeOwned`; [`NoSerde`] otherwise (and always
-/// without the feature).
-pub struct SerdeProbe<T>(PhantomData<T>);
-
-impl<T> SerdeProbe<T> {
-    /// A probe for `T`.
-    pub const fn new() -> Self {
-        SerdeProbe(PhantomData)
-    }
-}
-
-impl<T> Default for SerdeProbe<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Chosen when `T: Serialize` (feature `serde`).
 pub trait ViaSerialize<T> {
     /// `T` to JSON.
@@ -303,14 +285,14 @@ pub trait ViaDeserialize<T> {
 }
 
 #[cfg(feature = "serde")]
-impl<T: serde::Serialize> ViaSerialize<T> for SerdeProbe<T> {
+impl<T: serde::Serialize> ViaSerialize<T> for Probe<T> {
     fn serialize_fn(&self) -> Option<ToJsonFn<T>> {
         Some(|t| serde_json::to_value(t))
     }
 }
 
 #[cfg(feature = "serde")]
-impl<T: serde::de::DeserializeOwned> ViaDeserialize<T> for SerdeProbe<T> {
+impl<T: serde::de::DeserializeOwned> ViaDeserialize<T> for Probe<T> {
     fn deserialize_fn(&self) -> Option<FromJsonFn<T>> {
         Some(serde_json::from_value::<T>)
     }
@@ -328,7 +310,7 @@ pub trait NoSerde<T> {
     }
 }
 
-impl<T> NoSerde<T> for &SerdeProbe<T> {}
+impl<T> NoSerde<T> for &Probe<T> {}
 
 /// A `#[receiver]`'s failure, as its text.
 pub type Failure = String;

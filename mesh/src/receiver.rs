@@ -232,12 +232,14 @@ where
     }
 }
 
+/// A receiver's outcome as a status: a failure's text is left in
+/// `cell` (a [`Delivery::failure`]) for the dispatch loop.
 #[inline(always)]
-fn report(failure: Option<String>, d: &Delivery<'_, impl Sized>) -> Status {
+pub(crate) fn report(failure: Option<String>, cell: &Cell<Option<String>>) -> Status {
     match failure {
         None => DELIVERED,
         Some(msg) => {
-            d.failure.set(Some(msg));
+            cell.set(Some(msg));
             FAILED
         }
     }
@@ -252,7 +254,7 @@ impl<T: 'static, F: Fn(&T) -> R + Send + Sync + 'static, R: ReceiverResult> Hand
     }
     #[inline(always)]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
-        report((self.0)(d.data).into_failure(), d)
+        report((self.0)(d.data).into_failure(), d.failure)
     }
 }
 
@@ -268,7 +270,7 @@ impl<T: 'static, F: Fn(&Event<T>) -> R + Send + Sync + 'static, R: ReceiverResul
         // The dispatcher builds the envelope whenever a snapshot holds an
         // envelope receiver (NEEDS_ENVELOPE), so `event` is always set here.
         match d.event {
-            Some(ev) => report((self.0)(ev).into_failure(), d),
+            Some(ev) => report((self.0)(ev).into_failure(), d.failure),
             None => SKIPPED,
         }
     }
@@ -350,7 +352,7 @@ where
     #[inline]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         match self.0.upgrade() {
-            Some(target) => report((self.1)(&target, d.data).into_failure(), d),
+            Some(target) => report((self.1)(&target, d.data).into_failure(), d.failure),
             None => SKIPPED | REMOVE,
         }
     }
@@ -374,7 +376,7 @@ where
     #[inline]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         match (self.0.upgrade(), d.event) {
-            (Some(target), Some(ev)) => report((self.1)(&target, ev).into_failure(), d),
+            (Some(target), Some(ev)) => report((self.1)(&target, ev).into_failure(), d.failure),
             (Some(_), None) => SKIPPED,
             (None, _) => SKIPPED | REMOVE,
         }

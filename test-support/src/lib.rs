@@ -79,6 +79,15 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// A log shared with the receivers that write to it.
+pub type SharedLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A new [`SharedLog`] and a second handle to it (for a closure to move).
+pub fn shared_log() -> (SharedLog, SharedLog) {
+    let log = SharedLog::default();
+    (log.clone(), log)
+}
+
 /// A global allocator that counts the bytes live (requested sizes), for
 /// tests of memory bounds. A test binary installs it with
 /// `#[global_allocator] static ALLOC: Counting = Counting;` and reads

@@ -475,6 +475,19 @@ pub(crate) fn unregister(signal: &SignalRef) {
     }
 }
 
+/// `<prefix>.<name>` (just `name` for an empty prefix), with `name`
+/// checked; an error's offset is into the full name, which it shows.
+pub(crate) fn qualify(prefix: &str, name: &str) -> Result<String, RegistryError> {
+    let full = join(prefix, name);
+    match validate_name(name) {
+        Ok(()) => Ok(full),
+        Err(error) => {
+            let error = error.shifted(full.len() - name.len());
+            Err(RegistryError::InvalidName { name: full, error })
+        }
+    }
+}
+
 /// The registered signal with this full name.
 pub fn lookup(name: &str) -> Option<SignalRef> {
     registry().signals.read_locked().get(name).cloned()
@@ -540,15 +553,7 @@ impl Namespace {
         name: &str,
         config: SignalConfig,
     ) -> Result<Signal<T>, RegistryError> {
-        let full = join(self.name(), name);
-        match validate_name(name) {
-            Ok(()) => register(&full, config),
-            // The offset is into `name`; the error shows `full`.
-            Err(error) => {
-                let error = error.shifted(full.len() - name.len());
-                Err(RegistryError::InvalidName { name: full, error })
-            }
-        }
+        register(&qualify(self.name(), name)?, config)
     }
 
     /// The registered signals in this namespace and those nested in it,

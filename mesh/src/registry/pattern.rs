@@ -74,12 +74,12 @@ use crate::namespace::Namespace;
 use crate::observe;
 use crate::receiver::{
     ConnectOptions, Delivery, Handler, IntoReceiver, REMOVE, ReceiverInfo, ReceiverResult, SKIPPED,
-    Status,
+    Status, report,
 };
 use crate::signal::{Signal, SignalView};
 use crate::sync::{LockExt, RwLockExt};
 
-use super::{Erased, SignalRef, registry};
+use super::{Announcements, Erased, SignalRef, registry};
 
 /// A pattern subscriber's call, whatever the payload type: runs the
 /// user's function on the view, leaving a failure's text in the cell.
@@ -92,7 +92,9 @@ pub(crate) type Announce = (&'static str, u64, ReceiverInfo);
 /// (a typed subscription and another payload type).
 type Attach = dyn Fn(&SignalRef) -> Option<(Connection, Option<ReceiverInfo>)> + Send + Sync;
 
-/// Subscription ids: attach order among subscriptions.
+/// Subscription ids: attach order among subscriptions. `Relaxed`: the
+/// counter only has to hand out distinct, growing numbers (one atomic
+/// read-modify-write each); nothing is published through it.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Where a subscription is listed.
@@ -194,8 +196,8 @@ pub(crate) struct Trie {
 impl Trie {
     fn insert(&mut self, sub: Arc<Sub>) {
         let mut node = self;
-        let pattern = sub.pattern.as_str().to_owned();
-        for seg in pattern.split('.') {
+        let owner = sub.clone();
+        for seg in owner.pattern.as_str().split('.') {
             match seg {
                 ">" => return node.tail.push(sub),
                 "*" => node = node.star.get_or_insert_default(),
@@ -331,12 +333,6 @@ fn subscribe(sub: Arc<Sub>) -> Vec<Announce> {
     out
 }
 
-fn announce(reports: Vec<Announce>) {
-    for (name, id, info) in reports {
-        observe::connected(name, id, info);
-    }
-}
-
 /// A testing scope's pattern subscriptions and the signals they may
 /// attach to (the scope's own, held weakly: the scope holds them).
 #[derive(Default)]
@@ -373,7 +369,7 @@ pub(crate) fn scoped_signal_made<T: Send + Sync + 'static>(signal: &Signal<T>) {
             sub.attach_to(&signal, &mut out);
         }
     }
-    announce(out);
+    Announcements(out).run();
 }
 
 fn scope_table() -> Option<Arc<ScopeTable>> {
@@ -490,16 +486,6 @@ impl<T: 'static, H: Handler<T>> Handler<T> for Shared<H> {
     }
 }
 
-fn report(failure: Option<String>, cell: &Cell<Option<String>>) -> Status {
-    match failure {
-        None => crate::receiver::DELIVERED,
-        Some(message) => {
-            cell.set(Some(message));
-            crate::receiver::FAILED
-        }
-    }
-}
-
 /// Per-signal options: the subscription's, except `once`, which the
 /// subscription's gate applies across all its signals.
 fn per_signal(options: &ConnectOptions) -> ConnectOptions {
@@ -522,7 +508,7 @@ fn start(pattern: Pattern, make: impl FnOnce(&Weak<Sub>) -> Box<Attach>) -> Conn
         state: Mutex::default(),
     });
     let connection = Connection { signal: Arc::downgrade(&sub) as Weak<dyn Detach>, id };
-    announce(subscribe(sub));
+    Announcements(subscribe(sub)).run();
     connection
 }
 
@@ -701,7 +687,9 @@ pub fn subscribe_pattern_weak<S: Send + Sync + 'static, R: ReceiverResult>(
 
 /// [`subscribe_pattern`] for signals whose payload is `T` only: `f` is an
 /// ordinary receiver (`&T` or `&Event<T>`), attached to every matching
-/// signal of payload type `T`, at the cost of a typed receiver.
+/// signal of payload type `T`, at the cost of a typed receiver. A closure
+/// taking `&Event<T>` does not say on its own whether the payload is `T`
+/// or `Event<T>`: name it, `subscribe_pattern_typed::<T, _, _>(..)`.
 ///
 /// # Errors
 ///
