@@ -51,6 +51,13 @@ fn audit(ev: &Event<ProviderConnected>) {
     );
 }
 
+/// Every event under `system.plugins`, whatever its payload type: a
+/// pattern receiver, also registered with no init call (step 11).
+#[receiver(pattern = "system.plugins.>")]
+fn plugin_log(ev: &mesh::AnyEvent) {
+    println!("  [#[receiver(pattern)]] {} {}", ev.name(), ev.payload_debug());
+}
+
 /// A component that listens through a weak receiver.
 struct Dashboard {
     updates: AtomicU32,
@@ -196,6 +203,7 @@ fn main() {
     ProviderConnected { provider: "cache".into() }.emit();
     let plugins = mesh::bus::Bus::of(&SYSTEM).child("plugins").expect("a valid name");
     let loaded = plugins.signal::<String>("loaded").expect("a new name");
+    loaded.debug_payloads(); // a runtime signal's payload shown with `Debug`
     plugins
         .subscribe(">", |ev: &mesh::AnyEvent| {
             println!("  [plugins.>] {} {:?}", ev.name(), ev.downcast_ref::<String>());

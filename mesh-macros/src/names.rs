@@ -40,6 +40,56 @@ fn validate_segment_chars(segment: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Checks a pattern (NATS subject-filter syntax), byte by byte as
+/// `mesh::name::validate_pattern` does; the error text is its
+/// `PatternError`'s `Display`, offsets included.
+pub(crate) fn validate_pattern(pattern: &str) -> Result<(), String> {
+    let fail = |msg: &str, at: usize| Err(format!("{msg} (at byte {at})"));
+    let bytes = pattern.as_bytes();
+    if bytes.is_empty() {
+        return Err("pattern is empty".into());
+    }
+    let mut start = 0;
+    for i in 0..=bytes.len() {
+        if i == bytes.len() || bytes[i] == b'.' {
+            if i == start {
+                return fail(
+                    "pattern has an empty segment (a leading, trailing or doubled `.`)",
+                    i,
+                );
+            }
+            if i - start == 1 && bytes[start] == b'>' && i != bytes.len() {
+                return fail("`>` may only be the last segment", start);
+            }
+            start = i + 1;
+            continue;
+        }
+        match bytes[i] {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {
+                if i > start && matches!(bytes[start], b'*' | b'>') {
+                    return fail(PARTIAL, start);
+                }
+            }
+            b'*' | b'>' => {
+                let alone = i == start && (i + 1 == bytes.len() || bytes[i + 1] == b'.');
+                if !alone {
+                    return fail(PARTIAL, i);
+                }
+            }
+            _ => {
+                return fail(
+                    "pattern may only contain `a-z`, `0-9`, `_`, `-`, `*`, `>` and `.` between \
+                     segments",
+                    i,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+const PARTIAL: &str = "a wildcard must fill its whole segment (`a.*.c`, not `a.b*`)";
+
 /// `ProviderConnected` -> `provider_connected`, `HTTPRequest` -> `http_request`.
 pub(crate) fn snake_case(ident: &str) -> String {
     let chars: Vec<char> = ident.chars().collect();
@@ -83,5 +133,30 @@ mod tests {
         assert!(validate_name("A").is_err());
         assert!(validate_segment("a.b").is_err());
         assert!(validate_segment("ab").is_ok());
+    }
+
+    #[test]
+    fn patterns() {
+        for ok in ["a", "a.*.c", "a.>", "*", ">", "*.*", "a-b_0.*"] {
+            assert_eq!(validate_pattern(ok), Ok(()), "{ok}");
+        }
+        let cases = [
+            ("", "pattern is empty"),
+            (
+                "a..b",
+                "pattern has an empty segment (a leading, trailing or doubled `.`) (at byte 2)",
+            ),
+            (".a", "pattern has an empty segment (a leading, trailing or doubled `.`) (at byte 0)"),
+            ("a.>.b", "`>` may only be the last segment (at byte 2)"),
+            ("a.b*", "a wildcard must fill its whole segment (`a.*.c`, not `a.b*`) (at byte 3)"),
+            ("a.*b", "a wildcard must fill its whole segment (`a.*.c`, not `a.b*`) (at byte 2)"),
+            (
+                "a.B",
+                "pattern may only contain `a-z`, `0-9`, `_`, `-`, `*`, `>` and `.` between segments (at byte 2)",
+            ),
+        ];
+        for (bad, msg) in cases {
+            assert_eq!(validate_pattern(bad), Err(msg.to_string()), "{bad}");
+        }
     }
 }

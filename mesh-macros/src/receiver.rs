@@ -7,8 +7,9 @@ use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
 
 use crate::attr::{Errors, parse_options};
 use crate::krate;
+use crate::names::validate_pattern;
 
-const OPTIONS: &[&str] = &["priority", "source", "name", "queue", "overflow", "crate"];
+const OPTIONS: &[&str] = &["priority", "source", "name", "pattern", "queue", "overflow", "crate"];
 
 /// The `overflow = ...` policies, and the `Overflow` each names.
 const POLICIES: &[&str] = &["drop_oldest", "drop_newest", "reject", "block", "disconnect"];
@@ -17,6 +18,10 @@ struct Args {
     priority: i32,
     source: Option<LitStr>,
     name: Option<LitStr>,
+    /// `pattern = "..."`, checked.
+    pattern: Option<LitStr>,
+    /// Whether `pattern` was given (valid or not).
+    pattern_given: bool,
     /// `queue = N` and its span.
     queue: Option<(usize, Span)>,
     /// `overflow = policy` and its span.
@@ -58,10 +63,32 @@ pub(crate) fn receiver(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
     }
+    // (An invalid pattern was reported at the pattern.)
+    if let (Some(spec), false) = (&spec, args.pattern_given) {
+        if is_any_event(spec.arg) {
+            errors.at(
+                spec.arg.span(),
+                "a receiver taking `&AnyEvent` hears several signals: name them with \
+                 `pattern = \"...\"`",
+            );
+        }
+    }
+    if let (Some(pattern), Some(asyncness)) = (&args.pattern, &func.sig.asyncness) {
+        errors.at(
+            asyncness.span(),
+            format!(
+                "a pattern receiver runs in the emit and cannot be `async` (pattern `{}`)",
+                pattern.value()
+            ),
+        );
+    }
     let errs = errors.to_compile_errors();
     match spec {
         Some(spec) if errors.is_empty() => {
-            let expanded = expand(&spec, &args);
+            let expanded = match &args.pattern {
+                Some(pattern) => expand_pattern(&spec, &args, pattern),
+                None => expand(&spec, &args),
+            };
             quote!(#func #expanded)
         }
         _ => quote!(#func #errs),
@@ -69,13 +96,30 @@ pub(crate) fn receiver(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
-    let mut out =
-        Args { priority: 0, source: None, name: None, queue: None, overflow: None, krate: None };
+    let mut out = Args {
+        priority: 0,
+        source: None,
+        name: None,
+        pattern: None,
+        pattern_given: false,
+        queue: None,
+        overflow: None,
+        krate: None,
+    };
     for opt in parse_options(args, OPTIONS, "#[receiver]", errors) {
         match opt.key.as_str() {
             "priority" => out.priority = opt.int::<i32>(errors, "i32").unwrap_or(0),
             "source" => out.source = opt.string(errors),
             "name" => out.name = opt.string(errors),
+            "pattern" => {
+                out.pattern_given = true;
+                if let Some(p) = opt.string(errors) {
+                    match validate_pattern(&p.value()) {
+                        Ok(()) => out.pattern = Some(p),
+                        Err(e) => errors.at(p.span(), format!("invalid pattern: {e}")),
+                    }
+                }
+            }
             "queue" => match opt.int::<usize>(errors, "usize") {
                 Some(0) => errors.at(opt.value_span(), "`queue` must be at least 1"),
                 Some(n) => out.queue = Some((n, opt.value_span())),
@@ -207,11 +251,14 @@ fn envelope_payload(arg: &Type) -> Option<&Type> {
     }
 }
 
-fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
-    let krate = krate::resolve(args.krate.clone());
-    let ident = &spec.func.sig.ident;
-    let arg = spec.arg;
-    let priority = args.priority;
+/// Whether the argument is written `AnyEvent` (any path ending in it).
+fn is_any_event(arg: &Type) -> bool {
+    matches!(arg, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "AnyEvent"))
+}
+
+/// The `name` and `source` options as expressions.
+fn name_and_source(ident: &syn::Ident, args: &Args) -> (TokenStream, TokenStream) {
     let name = match &args.name {
         Some(n) => quote!(#n),
         None => {
@@ -223,6 +270,76 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
     };
+    (name, source)
+}
+
+/// `#[receiver(pattern = "..")]`: a `StaticPattern` the registry lists
+/// when it starts. The argument `&AnyEvent` hears every matching signal;
+/// `&T` or `&Event<T>` the matching signals whose payload is `T` (any
+/// `Send + Sync + 'static` type: runtime signals need no `#[signal]`).
+fn expand_pattern(spec: &Spec<'_>, args: &Args, pattern: &LitStr) -> TokenStream {
+    let krate = krate::resolve(args.krate.clone());
+    let ident = &spec.func.sig.ident;
+    let arg = spec.arg;
+    let priority = args.priority;
+    let (name, source) = name_and_source(ident, args);
+    let (ret_ty, ret_span) = match &spec.func.sig.output {
+        ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+        ReturnType::Default => (quote!(()), ident.span()),
+    };
+    let result = quote_spanned!(ret_span=> __mesh_result::<#ret_ty>);
+    let make = if is_any_event(arg) {
+        quote! {
+            #krate::__private::any_pattern(|ev: &#arg| #result(#ident(ev)))
+        }
+    } else {
+        let span = arg.span();
+        let payload = match envelope_payload(arg) {
+            Some(inner) => quote_spanned!(span=> #inner),
+            None => quote_spanned!(span=> #arg),
+        };
+        let receiver = match &spec.func.sig.output {
+            ReturnType::Default => quote!((|arg: &#arg| #ident(arg)) as fn(&#arg)),
+            ReturnType::Type(..) => quote! {
+                (|arg: &#arg| #result(#ident(arg)))
+                    as fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>
+            },
+        };
+        quote! {
+            #krate::__private::typed_pattern::<#payload, _, _>(#receiver)
+        }
+    };
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            fn __mesh_pattern() -> #krate::__private::PatternReceiver {
+                #make
+            }
+            #[inline(always)]
+            fn __mesh_result<R: #krate::ReceiverResult>(
+                result: R,
+            ) -> ::core::result::Result<(), #krate::__private::Failure> {
+                #krate::__private::failure(result)
+            }
+            #krate::__private::inventory::submit! {
+                #krate::__private::StaticPattern {
+                    pattern: #pattern,
+                    name: #name,
+                    priority: #priority,
+                    source: #source,
+                    receiver: __mesh_pattern,
+                }
+            }
+        };
+    }
+}
+
+fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
+    let krate = krate::resolve(args.krate.clone());
+    let ident = &spec.func.sig.ident;
+    let arg = spec.arg;
+    let priority = args.priority;
+    let (name, source) = name_and_source(ident, args);
     // Every use of the payload type is spanned on the argument's type, so
     // "not an event type" points there (and duplicates collapse into one).
     let span = arg.span();

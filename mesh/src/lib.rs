@@ -129,7 +129,9 @@
 //! pays one receiver. [`Namespace::subscribe`] and [`bus::Bus`] take
 //! patterns relative to their prefix; a [`bus::Bus`] also makes child
 //! buses at run time and frees what it made when dropped. The `mesh.*`
-//! meta-signals match only patterns that start with `mesh.`.
+//! meta-signals match only patterns that start with `mesh.`. Declared at
+//! compile time, `#[receiver(pattern = "system.provider.*")]` makes a
+//! global pattern receiver with no init call (see [`macro@receiver`]).
 //!
 //! ```
 //! use mesh::{AnyEvent, Namespace};
@@ -279,6 +281,44 @@ pub use mesh_macros::signal;
 /// Options: `priority = i32` (higher runs first), `source = "..."` (only
 /// events from that source), `name = "..."` (shown in introspection and
 /// failure reports; default `module::path::fn_name`), `crate = PATH`.
+///
+/// **Pattern receivers.** With `pattern = "..."` (NATS subject syntax, see
+/// [`name::Pattern`], checked at compile time) the function hears every
+/// named signal whose name matches, present and future, as
+/// [`subscribe_pattern`] would make it: taking [`&AnyEvent`](AnyEvent),
+/// signals of every payload type; taking `&T` or `&Event<T>`, the matching
+/// signals whose payload is `T` (any type, `#[signal]` or not). They are
+/// listed when the registry starts, before any signal but the built-in
+/// `mesh.*` ones exists, so no signal is made without meeting them; a
+/// testing scope takes them with
+/// [`with_global_receivers`](testing::Scope::with_global_receivers).
+///
+/// ```
+/// use mesh::prelude::*;
+/// use mesh::AnyEvent;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// mesh::namespace! { pub DOCPAT = "docpat"; }
+///
+/// #[signal(namespace = DOCPAT, name = "provider.up")]
+/// pub struct Up;
+///
+/// static SEEN: AtomicU32 = AtomicU32::new(0);
+///
+/// #[receiver(pattern = "docpat.provider.*")]
+/// fn any_provider_event(ev: &AnyEvent) {
+///     assert!(ev.name().starts_with("docpat.provider."));
+///     SEEN.fetch_add(1, Ordering::Relaxed);
+/// }
+///
+/// Up.emit();
+/// DOCPAT.signal::<u32>("provider.down").unwrap().emit(3); // made at run time
+/// DOCPAT.signal::<u32>("other").unwrap().emit(4); // not matched
+/// assert_eq!(SEEN.load(Ordering::Relaxed), 2);
+/// ```
+///
+/// A pattern receiver runs in the emit, so it cannot be `async`; an
+/// invalid pattern, or `&AnyEvent` without a pattern, is a compile error.
 ///
 /// Every `#[receiver]` of every linked crate is connected before the first
 /// emit of its signal, ordered by priority (higher first), then by name.

@@ -35,6 +35,26 @@ pub struct StaticReceiver {
 
 inventory::collect!(StaticReceiver);
 
+pub use crate::registry::{PatternReceiver, StaticPattern};
+
+/// A pattern receiver taking [`AnyEvent`](crate::AnyEvent).
+pub fn any_pattern<F>(f: F) -> PatternReceiver
+where
+    F: Fn(&crate::AnyEvent<'_>) -> Result<(), Failure> + Send + Sync + 'static,
+{
+    PatternReceiver::any(f)
+}
+
+/// A pattern receiver taking `&P` or `&Event<P>`: attached to the
+/// matching signals whose payload is `P`.
+pub fn typed_pattern<P, M, F>(f: F) -> PatternReceiver
+where
+    P: Send + Sync + 'static,
+    F: IntoReceiver<P, M>,
+{
+    PatternReceiver::typed::<P, F::Handler>(f.into_handler())
+}
+
 pub use crate::namespace::NamespaceDecl;
 
 /// The static signal of an event type: what `#[signal]` puts in a

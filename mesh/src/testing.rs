@@ -113,7 +113,7 @@ impl Scope {
     }
 
     /// Also connect the global `#[receiver]`s (in their usual order) to
-    /// this scope's signals.
+    /// this scope's signals, `#[receiver(pattern = ..)]`s included.
     pub fn with_global_receivers(mut self) -> Self {
         self.include_globals = true;
         self
@@ -129,7 +129,14 @@ impl Scope {
             all: Mutex::default(),
             patterns: ScopeTable::new(),
         });
-        ScopeHandle { inner }.enter()
+        let patterns = self.include_globals.then(|| inner.patterns.clone());
+        let guard = ScopeHandle { inner }.enter();
+        // Listed once the scope is entered: they attach to its signals as
+        // its event types are first used, like its `#[receiver]`s.
+        if let Some(table) = patterns {
+            crate::registry::scope_static_receivers(&table);
+        }
+        guard
     }
 }
 

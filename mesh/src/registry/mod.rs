@@ -32,7 +32,11 @@ use crate::sync::RwLockExt;
 mod pattern;
 
 use pattern::{Announce, AnyFn, AnyHandler};
-pub(crate) use pattern::{ScopeTable, relative as relative_pattern, scoped_signal_made};
+#[doc(hidden)]
+pub use pattern::{PatternReceiver, StaticPattern};
+pub(crate) use pattern::{
+    ScopeTable, relative as relative_pattern, scope_static_receivers, scoped_signal_made,
+};
 pub use pattern::{
     pattern_attachments, subscribe_pattern, subscribe_pattern_typed, subscribe_pattern_typed_with,
     subscribe_pattern_weak, subscribe_pattern_with,
@@ -309,10 +313,13 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
             signals.insert(r.name(), r);
         }
     }
+    // The `#[receiver(pattern = ..)]`s are listed before any signal but
+    // the built-ins exists, so every later signal meets them.
+    let patterns = pattern::static_trie(&signals);
     Registry {
         signals: RwLock::new(signals),
         namespaces: RwLock::new(namespaces),
-        patterns: RwLock::default(),
+        patterns: RwLock::new(patterns),
         interned: std::sync::Mutex::default(),
     }
 });

@@ -493,23 +493,146 @@ fn per_signal(options: &ConnectOptions) -> ConnectOptions {
 }
 
 /// Makes the subscription (its attach function built by `make` from a
-/// weak handle to it), lists it and attaches it.
+/// weak handle to it), lists it where the calling thread is (its testing
+/// scope, else the registry) and attaches it.
 fn start(pattern: Pattern, make: impl FnOnce(&Weak<Sub>) -> Box<Attach>) -> Connection {
     let home = match scope_table() {
         Some(table) => Home::Scope(Arc::downgrade(&table)),
         None => Home::Global,
     };
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let sub = Arc::new_cyclic(|weak| Sub {
-        id,
-        pattern,
-        attach: make(weak),
-        home,
-        state: Mutex::default(),
-    });
-    let connection = Connection { signal: Arc::downgrade(&sub) as Weak<dyn Detach>, id };
+    let sub = build(pattern, home, make);
+    let connection = Connection { signal: Arc::downgrade(&sub) as Weak<dyn Detach>, id: sub.id };
     Announcements(subscribe(sub)).run();
     connection
+}
+
+/// A subscription, not yet listed anywhere.
+fn build(pattern: Pattern, home: Home, make: impl FnOnce(&Weak<Sub>) -> Box<Attach>) -> Arc<Sub> {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    Arc::new_cyclic(|weak| Sub { id, pattern, attach: make(weak), home, state: Mutex::default() })
+}
+
+// ----- `#[receiver(pattern = ..)]` --------------------------------------------
+
+/// What a `#[receiver(pattern = "..")]` function becomes: an
+/// [`AnyEvent`] call, or a typed receiver attached to the matching
+/// signals of its payload type. Made by the macro through
+/// `__private::any_pattern` / `__private::typed_pattern`. Not a public
+/// API.
+pub struct PatternReceiver(Kind);
+
+enum Kind {
+    Any(Arc<AnyFn>),
+    Typed(Box<TypedAttach>),
+}
+
+/// Attaches a typed pattern receiver to one signal if its payload type is
+/// the receiver's.
+type TypedAttach = dyn Fn(&SignalRef, ConnectOptions, &'static str) -> Option<(Connection, Option<ReceiverInfo>)>
+    + Send
+    + Sync;
+
+impl PatternReceiver {
+    /// `f` on every matching signal, as an [`AnyEvent`].
+    pub(crate) fn any<R: ReceiverResult>(
+        f: impl Fn(&AnyEvent<'_>) -> R + Send + Sync + 'static,
+    ) -> Self {
+        PatternReceiver(Kind::Any(Arc::new(
+            move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| {
+                report(f(ev).into_failure(), cell)
+            },
+        )))
+    }
+
+    /// `handler` on every matching signal of payload type `T`.
+    pub(crate) fn typed<T: Send + Sync + 'static, H: Handler<T>>(handler: H) -> Self {
+        let handler = Arc::new(handler);
+        PatternReceiver(Kind::Typed(Box::new(move |signal, options, name| {
+            let signal = signal.downcast::<T>()?;
+            let shared = Shared { handler: handler.clone(), gate: None };
+            Some(signal.connect_handler(shared, options, name, false))
+        })))
+    }
+}
+
+/// A `#[receiver(pattern = "...")]`, collected at link time and listed
+/// when the registry starts (see `registry::pattern`).
+#[doc(hidden)]
+pub struct StaticPattern {
+    /// The pattern, checked by the macro.
+    pub pattern: &'static str,
+    /// `module::path::fn_name`, or the `name = "..."` option.
+    pub name: &'static str,
+    /// The `priority = N` option.
+    pub priority: i32,
+    /// The `source = "..."` option.
+    pub source: Option<&'static str>,
+    /// Makes the function's receiver.
+    pub receiver: fn() -> PatternReceiver,
+}
+
+inventory::collect!(StaticPattern);
+
+/// The subscription of a `#[receiver(pattern = ..)]`, in `home`.
+fn static_sub(receiver: &StaticPattern, home: Home) -> Option<Arc<Sub>> {
+    // The macro checked the pattern with the same grammar; a pattern that
+    // fails here (a macro and runtime of different versions) is skipped,
+    // never a panic at start-up.
+    let pattern = Pattern::new(receiver.pattern).ok()?;
+    let name = receiver.name;
+    let mut options = ConnectOptions::new().priority(receiver.priority).name(name);
+    if let Some(source) = receiver.source {
+        options = options.source(source);
+    }
+    let attach: Box<Attach> = match (receiver.receiver)().0 {
+        Kind::Any(call) => Box::new(move |signal: &SignalRef| {
+            Some(signal.erased.clone().attach_any(&call, options.clone(), name))
+        }),
+        Kind::Typed(attach) => {
+            Box::new(move |signal: &SignalRef| attach(signal, options.clone(), name))
+        }
+    };
+    Some(build(pattern, home, move |_| attach))
+}
+
+/// Every `#[receiver(pattern = ..)]` in the program, in the order
+/// `#[receiver]`s are connected (priority descending, then name), so the
+/// attach order among them does not depend on the linker.
+fn static_receivers() -> Vec<&'static StaticPattern> {
+    let mut all: Vec<_> = inventory::iter::<StaticPattern>().collect();
+    all.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+    all
+}
+
+/// The registry's trie at initialisation: every static pattern receiver,
+/// attached to the built-in `signals` it matches. Runs inside the
+/// registry's initialiser, so it must not use the registry; the
+/// attachments are not announced on `mesh.receiver.connected` (nothing
+/// can have connected to it yet but these receivers themselves).
+pub(crate) fn static_trie(signals: &std::collections::BTreeMap<&'static str, SignalRef>) -> Trie {
+    let mut trie = Trie::default();
+    let mut unannounced = Vec::new();
+    for receiver in static_receivers() {
+        let Some(sub) = static_sub(receiver, Home::Global) else { continue };
+        for (name, signal) in signals {
+            if admits(&sub.pattern, name) {
+                sub.attach_to(signal, &mut unannounced);
+            }
+        }
+        trie.insert(sub);
+    }
+    trie
+}
+
+/// A testing scope entered with its global receivers: lists every static
+/// pattern receiver in it (it attaches to the scope's signals as they are
+/// made).
+pub(crate) fn scope_static_receivers(table: &Arc<ScopeTable>) {
+    for receiver in static_receivers() {
+        if let Some(sub) = static_sub(receiver, Home::Scope(Arc::downgrade(table))) {
+            Announcements(subscribe(sub)).run();
+        }
+    }
 }
 
 /// An [`AnyEvent`] subscription calling `f` ([`report`]ing its result).

@@ -1,0 +1,7 @@
+use mesh::AnyEvent;
+use mesh::prelude::*;
+
+#[receiver]
+fn everything(_: &AnyEvent) {}
+
+fn main() {}
