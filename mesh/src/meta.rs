@@ -179,6 +179,32 @@ pub fn failed() -> &'static Signal<ReceiverFailed> {
     &meta().failed
 }
 
+/// A meta-signal of a crate that extends mesh (a bridge's
+/// `mesh.nats.rejected`, say): `name` must start with `mesh.`, the prefix
+/// user signals may not take. Registered on first request; later requests
+/// with the same payload type share it. Like the built-ins, it is reached
+/// only by patterns that spell out `mesh.`.
+///
+/// # Errors
+///
+/// [`RegistryError::NotMeta`](crate::registry::RegistryError::NotMeta)
+/// if `name` does not start with `mesh.`, `InvalidName` if it is not a
+/// dotted name, `TypeMismatch` if it is taken by another payload type.
+///
+/// ```
+/// #[derive(Debug, Clone)]
+/// struct Dropped { subject: String }
+///
+/// let dropped = mesh::meta::extension::<Dropped>("mesh.example.dropped").unwrap();
+/// assert_eq!(dropped.name(), "mesh.example.dropped");
+/// assert!(mesh::meta::extension::<Dropped>("example.dropped").is_err());
+/// ```
+pub fn extension<T: Send + Sync + 'static>(
+    name: &str,
+) -> Result<Signal<T>, registry::RegistryError> {
+    registry::register_meta(name)
+}
+
 /// The `mesh.receiver.lagged` signal.
 pub fn lagged() -> &'static Signal<ReceiverLagged> {
     &meta().lagged

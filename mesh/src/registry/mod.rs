@@ -76,6 +76,12 @@ pub enum RegistryError {
         /// The full name that was requested.
         name: String,
     },
+    /// A meta-signal's name must start with `mesh.` (see
+    /// [`meta::extension`](crate::meta::extension)).
+    NotMeta {
+        /// The full name that was requested.
+        name: String,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -94,6 +100,9 @@ impl fmt::Display for RegistryError {
             }
             RegistryError::Reserved { name } => {
                 write!(f, "signal name `{name}` is in the reserved `mesh` namespace")
+            }
+            RegistryError::NotMeta { name } => {
+                write!(f, "meta-signal name `{name}` must start with `mesh.`")
             }
         }
     }
@@ -144,6 +153,13 @@ trait Erased: Send + Sync {
         self: Arc<Self>,
         value: serde_json::Value,
     ) -> Option<Result<crate::signal::Emitted, serde_json::Error>>;
+    /// [`emit_json`](Erased::emit_json) keeping the envelope's id,
+    /// timestamp, source and metadata.
+    #[cfg(feature = "serde")]
+    fn emit_json_event(
+        self: Arc<Self>,
+        event: crate::Event<serde_json::Value>,
+    ) -> Option<Result<crate::signal::Emitted, serde_json::Error>>;
 }
 
 impl<T: Send + Sync + 'static> Erased for Core<T> {
@@ -188,6 +204,19 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
     ) -> Option<Result<crate::signal::Emitted, serde_json::Error>> {
         let signal = Signal::from_core(self);
         Some(signal.payload_from_json(value)?.map(|payload| signal.emit(payload)))
+    }
+    #[cfg(feature = "serde")]
+    fn emit_json_event(
+        self: Arc<Self>,
+        mut event: crate::Event<serde_json::Value>,
+    ) -> Option<Result<crate::signal::Emitted, serde_json::Error>> {
+        let signal = Signal::from_core(self);
+        let value = std::mem::take(&mut event.data);
+        Some(
+            signal
+                .payload_from_json(value)?
+                .map(|payload| signal.emit_event(event.map(|_| payload))),
+        )
     }
 }
 
@@ -257,6 +286,38 @@ impl SignalRef {
             return Some(Ok(dynamic.emit(value)));
         }
         self.erased.clone().emit_json(value)
+    }
+
+    /// [`emit_json`](Self::emit_json) with an envelope made elsewhere
+    /// (feature `serde`): the event keeps its id, timestamp, source and
+    /// metadata (a bridge importing events from another process uses
+    /// this); the signal sets its name and `seq` as for
+    /// [`Signal::emit_event`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "serde")] {
+    /// use mesh::{Event, Namespace};
+    /// static APP: Namespace = Namespace::new("app-json-event");
+    /// let s = APP.signal::<u32>("n").unwrap();
+    /// s.serde_payloads();
+    /// let got = std::sync::Arc::new(std::sync::Mutex::new(None));
+    /// let sink = got.clone();
+    /// s.connect(move |ev: &Event<u32>| *sink.lock().unwrap() = Some((ev.id, ev.data)));
+    /// let remote = Event::new(serde_json::json!(7)).with_source("node-b");
+    /// let id = remote.id;
+    /// s.erased().emit_json_event(remote).unwrap().unwrap();
+    /// assert_eq!(*got.lock().unwrap(), Some((id, 7)));
+    /// # }
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn emit_json_event(
+        &self,
+        event: crate::Event<serde_json::Value>,
+    ) -> Option<Result<crate::signal::Emitted, serde_json::Error>> {
+        if let Some(dynamic) = self.downcast::<serde_json::Value>() {
+            return Some(Ok(dynamic.emit_event(event)));
+        }
+        self.erased.clone().emit_json_event(event)
     }
 
     pub(crate) fn clear(&self) {
@@ -385,6 +446,34 @@ pub(crate) fn register_with<T: Send + Sync + 'static>(
     long_lived: bool,
     created: &mut bool,
 ) -> Result<(Signal<T>, Announcements), RegistryError> {
+    if full == "mesh" || full.starts_with("mesh.") {
+        return Err(RegistryError::Reserved { name: full.to_owned() });
+    }
+    register_any(full, config, long_lived, created)
+}
+
+/// A meta-signal under the reserved `mesh.` prefix, for crates that
+/// extend mesh (see [`meta::extension`](crate::meta::extension)).
+pub(crate) fn register_meta<T: Send + Sync + 'static>(
+    full: &str,
+) -> Result<Signal<T>, RegistryError> {
+    if let Err(error) = crate::name::validate_name(full) {
+        return Err(RegistryError::InvalidName { name: full.to_owned(), error });
+    }
+    if !full.starts_with("mesh.") {
+        return Err(RegistryError::NotMeta { name: full.to_owned() });
+    }
+    let (signal, announce) = register_any(full, SignalConfig::new(), true, &mut false)?;
+    announce.run();
+    Ok(signal)
+}
+
+fn register_any<T: Send + Sync + 'static>(
+    full: &str,
+    config: SignalConfig,
+    long_lived: bool,
+    created: &mut bool,
+) -> Result<(Signal<T>, Announcements), RegistryError> {
     let mut announce = Vec::new();
     let made = std::cell::Cell::new(false);
     let found = register_erased(
@@ -419,9 +508,6 @@ fn register_erased(
     make: &dyn Fn(&'static str) -> SignalRef,
     announce: &mut Vec<Announce>,
 ) -> Result<SignalRef, RegistryError> {
-    if full == "mesh" || full.starts_with("mesh.") {
-        return Err(RegistryError::Reserved { name: full.to_owned() });
-    }
     let reg = registry();
     if let Some(found) = reg.signals.read_locked().get(full) {
         return check(found, config, payload, payload_name);
