@@ -25,6 +25,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_nats::{ConnectOptions, ToServerAddrs};
 use futures_util::StreamExt;
@@ -60,6 +61,9 @@ pub enum BridgeError {
     Flush(String),
     /// The bridge's publishing task has ended (the client was closed).
     Closed,
+    /// JetStream refused to make or find the stream or consumer (is
+    /// JetStream enabled on the server?).
+    JetStream(String),
 }
 
 impl std::fmt::Display for BridgeError {
@@ -74,6 +78,7 @@ impl std::fmt::Display for BridgeError {
             BridgeError::Subscribe(e) => write!(f, "cannot subscribe: {e}"),
             BridgeError::Flush(e) => write!(f, "cannot flush: {e}"),
             BridgeError::Closed => f.write_str("the bridge is closed"),
+            BridgeError::JetStream(e) => write!(f, "jetstream: {e}"),
         }
     }
 }
@@ -103,6 +108,9 @@ pub struct Config {
     export_buffer: usize,
     max_body: usize,
     codec: Arc<dyn Codec>,
+    stream: String,
+    retry_for: Duration,
+    dedup_window: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,6 +121,9 @@ impl std::fmt::Debug for Config {
             .field("export_buffer", &self.export_buffer)
             .field("max_body", &self.max_body)
             .field("codec", &self.codec.content_type())
+            .field("stream", &self.stream)
+            .field("retry_for", &self.retry_for)
+            .field("dedup_window", &self.dedup_window)
             .finish()
     }
 }
@@ -146,7 +157,39 @@ impl Config {
             export_buffer: DEFAULT_EXPORT_BUFFER,
             max_body: DEFAULT_MAX_BODY,
             codec: wire::json(),
+            stream: stream_name(prefix),
+            retry_for: Duration::from_secs(60),
+            dedup_window: 65_536,
         })
+    }
+
+    /// The JetStream stream of durable mode (default: `MESH_` and the
+    /// prefix with each `.` written `D`: `MESH_shopDorders` for
+    /// `shop.orders`; dotted names have no upper-case letters, so two
+    /// prefixes never share a stream).
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::Name`] unless `name` is 1 to 255 of `A-Z a-z 0-9 _ -`.
+    pub fn stream(mut self, name: &str) -> Result<Self, BridgeError> {
+        check_js_name("stream", name)?;
+        self.stream = name.to_owned();
+        Ok(self)
+    }
+
+    /// How long a durable export retries one event (with the same
+    /// `Nats-Msg-Id`, so the stream stores it once) before reporting it
+    /// lost; default 60 s. Events behind it wait in the export queue.
+    pub fn retry_for(mut self, duration: Duration) -> Self {
+        self.retry_for = duration;
+        self
+    }
+
+    /// How many recent event ids a durable import remembers to drop
+    /// redeliveries (default 65,536).
+    pub fn dedup_window(mut self, ids: usize) -> Self {
+        self.dedup_window = ids.max(1);
+        self
     }
 
     /// This process's node id on the wire (`Mesh-Origin`); default: a
@@ -192,6 +235,86 @@ impl Config {
     pub fn node_id(&self) -> &str {
         &self.node
     }
+
+    /// The durable mode's stream name.
+    pub fn stream_name(&self) -> &str {
+        &self.stream
+    }
+}
+
+/// `MESH_` and `prefix` with `.` written `D` (a valid prefix has only
+/// `a-z 0-9 _ -` besides dots).
+fn stream_name(prefix: &str) -> String {
+    format!("MESH_{}", prefix.replace('.', "D"))
+}
+
+/// A JetStream stream or consumer name: 1 to 255 of `A-Z a-z 0-9 _ -`.
+fn check_js_name(what: &str, name: &str) -> Result<(), BridgeError> {
+    let ok = (1..=255).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(BridgeError::Name(format!("{what} name {name:?}"))) }
+}
+
+/// Where a durable import starts reading its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Every event the stream holds, then live.
+    All,
+    /// Only events stored after the import starts.
+    New,
+    /// From this stream sequence on, then live.
+    Sequence(u64),
+    /// From the first event stored at or after this time, then live.
+    Time(std::time::SystemTime),
+}
+
+/// Options of a durable import.
+#[derive(Debug, Clone)]
+pub struct Durable {
+    consumer: Option<String>,
+    start: Start,
+    max_ack_pending: i64,
+}
+
+impl Default for Durable {
+    fn default() -> Self {
+        Durable::new()
+    }
+}
+
+impl Durable {
+    /// An ephemeral consumer from the start of the stream, at most 1,024
+    /// events delivered and not yet acknowledged.
+    pub fn new() -> Self {
+        Durable { consumer: None, start: Start::All, max_ack_pending: 1024 }
+    }
+
+    /// A named, durable consumer: the server remembers what it
+    /// acknowledged, so a restarted process goes on where it stopped
+    /// (`start` applies only when the consumer is first made).
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::Name`] unless `name` is 1 to 255 of `A-Z a-z 0-9 _ -`.
+    pub fn consumer(mut self, name: &str) -> Result<Self, BridgeError> {
+        check_js_name("consumer", name)?;
+        self.consumer = Some(name.to_owned());
+        Ok(self)
+    }
+
+    /// Where to start.
+    pub fn start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Per-consumer backpressure: at most `n` events delivered to this
+    /// process and not yet dispatched (each is acknowledged after its
+    /// local dispatch).
+    pub fn max_ack_pending(mut self, n: u32) -> Self {
+        self.max_ack_pending = i64::from(n.max(1));
+        self
+    }
 }
 
 /// A bridge's counters (each read on its own: a snapshot of each, not of
@@ -219,7 +342,7 @@ pub struct Stats {
     pub lost_publish_failed: u64,
     /// Slow-consumer reports from the client (messages it dropped).
     pub slow_consumer: u64,
-    /// Events missing from an origin's `seq` sequence.
+    /// Events missing from an origin's publish sequence (`Mesh-Seq`) sequence.
     pub gaps: u64,
     /// Events that arrived after a gap had counted them lost.
     pub late: u64,
@@ -227,6 +350,10 @@ pub struct Stats {
     pub disconnects: u64,
     /// Times it was (re-)established after a loss.
     pub reconnects: u64,
+    /// Durable publishes retried (a lost acknowledgement, an outage).
+    pub retried: u64,
+    /// Durable redeliveries dropped (an event id already dispatched).
+    pub duplicates: u64,
 }
 
 #[derive(Default)]
@@ -244,6 +371,8 @@ struct Counters {
     late: AtomicU64,
     disconnects: AtomicU64,
     reconnects: AtomicU64,
+    retried: AtomicU64,
+    duplicates: AtomicU64,
 }
 
 /// Adds `n`. `Relaxed`: each counter is read on its own and publishes
@@ -254,7 +383,8 @@ fn add(counter: &AtomicU64, n: u64) {
 
 /// What the publishing task is asked to do, in order.
 enum Cmd {
-    Publish(Outgoing),
+    /// Publish; `durable`: to the stream, retried until acknowledged.
+    Publish(Outgoing, bool),
     /// Reply once everything queued before it is flushed to the server.
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -278,6 +408,17 @@ struct Inner {
     exports: Mutex<Vec<Pattern>>,
     imports: Mutex<Vec<Pattern>>,
     tracks: Mutex<HashMap<(String, String), Track>>,
+    /// The last publish sequence of each exported signal name.
+    seqs: Mutex<HashMap<&'static str, u64>>,
+    /// Ids a durable import dispatched, oldest first (bounded by
+    /// `Config::dedup_window`).
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    ids: std::collections::HashSet<uuid::Uuid>,
+    order: std::collections::VecDeque<uuid::Uuid>,
 }
 
 /// A connection to NATS that carries local signals out and remote ones
@@ -328,7 +469,7 @@ impl Bridge {
         });
         let client = options.connect(addrs).await.map_err(BridgeError::Connect)?;
         let (queue, rx) = mpsc::channel(config.export_buffer);
-        tokio::spawn(publish_loop(client.clone(), rx, counters.clone()));
+        tokio::spawn(publish_loop(client.clone(), rx, counters.clone(), config.retry_for));
         Ok(Bridge {
             inner: Arc::new(Inner {
                 client,
@@ -338,6 +479,8 @@ impl Bridge {
                 exports: Mutex::default(),
                 imports: Mutex::default(),
                 tracks: Mutex::default(),
+                seqs: Mutex::default(),
+                seen: Mutex::default(),
             }),
         })
     }
@@ -364,14 +507,42 @@ impl Bridge {
     /// [`BridgeError::Pattern`] for an invalid pattern,
     /// [`BridgeError::Overlap`] if it overlaps an export of this bridge.
     pub fn export(&self, pattern: &str) -> Result<Export, BridgeError> {
+        self.export_mode(pattern, false)
+    }
+
+    /// [`export`](Self::export) in durable mode: to the bridge's
+    /// JetStream stream (made if absent: subjects `<prefix>.>`, file
+    /// storage, a 2-minute duplicate window). Each event is published
+    /// once its predecessor is acknowledged, and retried with the same
+    /// `Nats-Msg-Id` until acknowledged (so the stream stores it once and
+    /// keeps each publisher's order) or [`Config::retry_for`] runs out
+    /// (then reported lost). Throughput is one round trip per event.
+    ///
+    /// # Errors
+    ///
+    /// As for [`export`](Self::export), and [`BridgeError::JetStream`] if
+    /// the stream cannot be made.
+    pub async fn export_durable(&self, pattern: &str) -> Result<Export, BridgeError> {
+        self.ensure_stream().await?;
+        self.export_mode(pattern, true)
+    }
+
+    fn export_mode(&self, pattern: &str, durable: bool) -> Result<Export, BridgeError> {
         let pattern = Pattern::new(pattern)?;
         claim(&self.inner.exports, &pattern)?;
         let inner = self.inner.clone();
         let connection = mesh::subscribe_pattern_with(
             pattern.as_str(),
             mesh::ConnectOptions::new().name("mesh-nats export"),
-            move |ev: &AnyEvent| inner.export_one(ev),
-        )?;
+            move |ev: &AnyEvent| inner.export_one(ev, durable),
+        );
+        let connection = match connection {
+            Ok(c) => c,
+            Err(e) => {
+                release(&self.inner.exports, &pattern);
+                return Err(e.into());
+            }
+        };
         Ok(Export {
             connection: Some(connection.scoped()),
             pattern,
@@ -400,12 +571,15 @@ impl Bridge {
     /// pattern subscribers and `#[receiver]`s alike. A message for a name
     /// no local signal has, or that does not fit its type, is reported on
     /// `mesh.nats.rejected`. Receivers run on a task of the runtime.
-    /// Dropping the handle stops the import.
+    /// Dropping the handle stops the import. When it returns, the server
+    /// has the subscription: what is published afterwards reaches it. Gap
+    /// counting for an origin starts at the first message seen from it.
     ///
     /// # Errors
     ///
     /// [`BridgeError::Pattern`], [`BridgeError::Overlap`] (with another
-    /// import of this bridge), [`BridgeError::Subscribe`].
+    /// import of this bridge), [`BridgeError::Subscribe`],
+    /// [`BridgeError::Flush`] if the server does not answer.
     pub async fn import(&self, pattern: &str) -> Result<Import, BridgeError> {
         let pattern = Pattern::new(pattern)?;
         claim(&self.inner.imports, &pattern)?;
@@ -417,6 +591,13 @@ impl Bridge {
                 return Err(BridgeError::Subscribe(e));
             }
         };
+        // Subscribing is not a round trip: once this returns, the server
+        // has the subscription, so what is published after `import`
+        // returns reaches it.
+        if let Err(e) = round_trip(&self.inner.client).await {
+            release(&self.inner.imports, &pattern);
+            return Err(BridgeError::Flush(e));
+        }
         let inner = self.inner.clone();
         let task = tokio::spawn(async move {
             let mut subscriber = subscriber;
@@ -425,6 +606,93 @@ impl Bridge {
             }
         });
         Ok(Import { task, pattern, bridge: Arc::downgrade(&self.inner) })
+    }
+
+    /// [`import`](Self::import) in durable mode: a pull consumer on the
+    /// bridge's stream, filtered to `<prefix>.<pattern>`, starting where
+    /// `durable` says and then continuing live with no gap or duplicate
+    /// at the seam (one consumer reads both). Each message is
+    /// acknowledged after its local dispatch; redeliveries of an event id
+    /// already dispatched are dropped (see [`Config::dedup_window`]).
+    ///
+    /// # Errors
+    ///
+    /// As for [`import`](Self::import), and [`BridgeError::JetStream`] if
+    /// the stream or consumer cannot be made.
+    pub async fn import_durable(
+        &self,
+        pattern: &str,
+        durable: Durable,
+    ) -> Result<Import, BridgeError> {
+        use async_nats::jetstream::consumer::{self, DeliverPolicy, pull};
+        let pattern = Pattern::new(pattern)?;
+        let stream = self.ensure_stream().await?;
+        let deliver_policy = match durable.start {
+            Start::All => DeliverPolicy::All,
+            Start::New => DeliverPolicy::New,
+            Start::Sequence(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+            Start::Time(at) => {
+                let nanos = match at.duration_since(std::time::UNIX_EPOCH) {
+                    Ok(d) => d.as_nanos() as i128,
+                    Err(e) => -(e.duration().as_nanos() as i128),
+                };
+                let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                    .map_err(|e| BridgeError::JetStream(e.to_string()))?;
+                DeliverPolicy::ByStartTime { start_time }
+            }
+        };
+        claim(&self.inner.imports, &pattern)?;
+        let config = pull::Config {
+            durable_name: durable.consumer.clone(),
+            filter_subject: format!("{}.{}", self.inner.config.prefix, pattern.as_str()),
+            deliver_policy,
+            ack_policy: consumer::AckPolicy::Explicit,
+            max_ack_pending: durable.max_ack_pending,
+            ..Default::default()
+        };
+        let made = match &durable.consumer {
+            Some(name) => stream.get_or_create_consumer(name, config).await,
+            None => stream.create_consumer(config).await,
+        };
+        let messages = match made {
+            Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                release(&self.inner.imports, &pattern);
+                return Err(BridgeError::JetStream(e));
+            }
+        };
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            while let Some(next) = messages.next().await {
+                // Errors (missed heartbeats while the server is away) are
+                // reported by the client's events; the stream recovers.
+                let Ok(message) = next else { continue };
+                inner.import_checked(&message.message);
+                // Acknowledged after dispatch (a bad message too: it would
+                // fail again); a lost ack means a redelivery, which the id
+                // check drops.
+                let _ = message.ack().await;
+            }
+        });
+        Ok(Import { task, pattern, bridge: Arc::downgrade(&self.inner) })
+    }
+
+    /// The bridge's stream, made if absent.
+    async fn ensure_stream(&self) -> Result<async_nats::jetstream::stream::Stream, BridgeError> {
+        use async_nats::jetstream::stream;
+        let js = async_nats::jetstream::new(self.inner.client.clone());
+        let config = stream::Config {
+            name: self.inner.config.stream.clone(),
+            subjects: vec![format!("{}.>", self.inner.config.prefix)],
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.map_err(|e| BridgeError::JetStream(e.to_string()))
     }
 
     /// Imports the signal of event type `T` (registering it first, so
@@ -474,6 +742,8 @@ impl Bridge {
             late: get(&c.late),
             disconnects: get(&c.disconnects),
             reconnects: get(&c.reconnects),
+            retried: get(&c.retried),
+            duplicates: get(&c.duplicates),
         }
     }
 }
@@ -497,13 +767,14 @@ fn release(list: &Mutex<Vec<Pattern>>, pattern: &Pattern) {
 
 impl Inner {
     /// An export's receiver: runs in the emit, never waits.
-    fn export_one(&self, ev: &AnyEvent<'_>) {
+    fn export_one(&self, ev: &AnyEvent<'_>, durable: bool) {
         if ev.metadata().contains_key(ORIGIN_KEY) {
             add(&self.counters.not_reexported, 1);
             return;
         }
         let c = &self.config;
-        let out = match wire::encode(ev, &c.prefix, &c.node, &*c.codec, c.max_body) {
+        // The sequence is set below, once the queue has taken the event.
+        let mut out = match wire::encode(ev, &c.prefix, &c.node, 0, &*c.codec, c.max_body) {
             Ok(out) => out,
             Err(reason) => {
                 add(&self.counters.export_rejected, 1);
@@ -515,7 +786,20 @@ impl Inner {
                 return;
             }
         };
-        match self.queue.try_send(Cmd::Publish(out)) {
+        // Numbering and queueing under one lock: the queue holds each
+        // subject's events in sequence order, and an event the queue
+        // refuses takes no number (the exporter reports that loss).
+        let sent = {
+            let mut seqs = self.seqs.lock().unwrap_or_else(|e| e.into_inner());
+            let next = seqs.get(ev.name()).copied().unwrap_or(0) + 1;
+            out.headers.insert(wire::SEQ, next.to_string().as_str());
+            let sent = self.queue.try_send(Cmd::Publish(out, durable));
+            if sent.is_ok() {
+                seqs.insert(ev.name(), next);
+            }
+            sent
+        };
+        match sent {
             Ok(()) => {}
             Err(e) => {
                 let (reason, counter) = match e {
@@ -534,6 +818,31 @@ impl Inner {
                 });
             }
         }
+    }
+
+    /// A durable import's step: [`import_one`](Self::import_one) unless
+    /// the event id was dispatched already.
+    fn import_checked(&self, message: &async_nats::Message) {
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(wire::MSG_ID))
+            .and_then(|v| uuid::Uuid::try_parse(v.as_str()).ok());
+        if let Some(id) = id {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if !seen.ids.insert(id) {
+                drop(seen);
+                add(&self.counters.duplicates, 1);
+                return;
+            }
+            seen.order.push_back(id);
+            if seen.order.len() > self.config.dedup_window {
+                if let Some(old) = seen.order.pop_front() {
+                    seen.ids.remove(&old);
+                }
+            }
+        }
+        self.import_one(message);
     }
 
     /// An import's step: one message from the wire.
@@ -580,7 +889,7 @@ impl Inner {
         }
     }
 
-    /// Counts gaps and late arrivals in an origin's `seq` sequence.
+    /// Counts gaps and late arrivals in an origin's publish sequence (`Mesh-Seq`) sequence.
     fn track(&self, origin: &str, name: &str, seq: u64, subject: &str) {
         let mut lost = 0;
         {
@@ -640,12 +949,24 @@ async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::Receiver<Cmd>,
     counters: Arc<Counters>,
+    retry_for: Duration,
 ) {
+    let mut js = async_nats::jetstream::new(client.clone());
+    // An acknowledgement not back in 2 s is retried (same id: stored once).
+    js.set_timeout(Duration::from_secs(2));
     while let Some(cmd) = rx.recv().await {
         match cmd {
-            Cmd::Publish(out) => {
+            Cmd::Publish(out, durable) => {
                 let subject = out.subject.clone();
-                match client.publish_with_headers(out.subject, out.headers, out.body).await {
+                let sent = if durable {
+                    publish_durable(&js, out, retry_for, &counters).await
+                } else {
+                    client
+                        .publish_with_headers(out.subject, out.headers, out.body)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                match sent {
                     Ok(()) => add(&counters.exported, 1),
                     Err(_) => {
                         add(&counters.lost_publish_failed, 1);
@@ -659,6 +980,36 @@ async fn publish_loop(
             }
             Cmd::Flush(reply) => {
                 let _ = reply.send(round_trip(&client).await);
+            }
+        }
+    }
+}
+
+/// Publishes one event to the stream, retrying with the same message id
+/// until it is acknowledged or `retry_for` has passed.
+async fn publish_durable(
+    js: &async_nats::jetstream::Context,
+    out: Outgoing,
+    retry_for: Duration,
+    counters: &Counters,
+) -> Result<(), String> {
+    let give_up = tokio::time::Instant::now() + retry_for;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let attempt = async {
+            let ack = js
+                .publish_with_headers(out.subject.clone(), out.headers.clone(), out.body.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            ack.await.map(|_| ()).map_err(|e| e.to_string())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= give_up => return Err(e),
+            Err(_) => {
+                add(&counters.retried, 1);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
             }
         }
     }

@@ -38,7 +38,7 @@
 //!
 //! Live mode (core NATS) is fire-and-forget: the bridge counts what it
 //! knows was lost — a full export queue, a refused publish, the client's
-//! slow-consumer drops, gaps in an origin's `seq` — in [`Stats`] and
+//! slow-consumer drops, gaps in an origin's publish sequence (`Mesh-Seq`) — in [`Stats`] and
 //! reports each on `mesh.nats.lost` ([`report`]). Malformed or unfit
 //! messages from the wire never panic, never reach a typed receiver and
 //! never stop the bridge: each is counted and reported on
@@ -60,6 +60,7 @@ pub mod wire;
 
 pub use async_nats;
 pub use bridge::{
-    Bridge, BridgeError, Config, DEFAULT_EXPORT_BUFFER, DEFAULT_MAX_BODY, Export, Import, Stats,
+    Bridge, BridgeError, Config, DEFAULT_EXPORT_BUFFER, DEFAULT_MAX_BODY, Durable, Export, Import,
+    Start, Stats,
 };
 pub use wire::{Codec, Json, ORIGIN_KEY, ORIGIN_SEQ_KEY, WireError};

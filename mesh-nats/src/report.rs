@@ -6,7 +6,7 @@
 //!   reason and the subject;
 //! * `mesh.nats.lost` ([`Lost`]): events known to be lost — the export
 //!   buffer was full, a publish failed, the client dropped messages for a
-//!   slow subscription, or an importer saw a gap in an origin's `seq`;
+//!   slow subscription, or an importer saw a gap in an origin's publish sequence (`Mesh-Seq`);
 //! * `mesh.nats.connection` ([`ConnectionEvent`]): the client's
 //!   connection events (disconnected, reconnected, server errors).
 //!
@@ -50,7 +50,7 @@ pub enum LossReason {
     /// The client dropped messages for a subscription that fell behind
     /// (`count` is the number of reports, at least one per burst).
     SlowConsumer,
-    /// An importer saw an origin's `seq` jump: the events between never
+    /// An importer saw an origin's publish sequence (`Mesh-Seq`) jump: the events between never
     /// arrived (an upper bound when the origin emits one signal from
     /// several threads at once: see [`late`](crate::Stats::late)).
     Gap,

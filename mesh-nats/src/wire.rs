@@ -27,7 +27,9 @@ pub const MSG_ID: &str = "Nats-Msg-Id";
 pub const VERSION: &str = "Mesh-Wire";
 /// Header: the node that first published the event.
 pub const ORIGIN: &str = "Mesh-Origin";
-/// Header: the event's `seq` on its origin's signal.
+/// Header: the origin's publish sequence for the subject: 1, 2, 3, …
+/// per (origin, subject), assigned when the event is queued for
+/// publishing, so a jump means messages lost after they left the origin.
 pub const SEQ: &str = "Mesh-Seq";
 /// Header: when the event was created, RFC 3339.
 pub const TIMESTAMP: &str = "Mesh-Timestamp";
@@ -43,7 +45,8 @@ pub const CONTENT_TYPE: &str = "Content-Type";
 /// Metadata key an imported event carries: the node it came from. An
 /// event with it is never exported again (no echo loops).
 pub const ORIGIN_KEY: &str = "mesh.origin";
-/// Metadata key an imported event carries: its `seq` at the origin.
+/// Metadata key an imported event carries: its publish sequence at the
+/// origin ([`SEQ`]).
 pub const ORIGIN_SEQ_KEY: &str = "mesh.origin-seq";
 
 /// How payloads become message bodies and back. The bridge speaks JSON
@@ -171,7 +174,8 @@ pub struct Outgoing {
     pub body: Bytes,
 }
 
-/// Encodes a local event for the wire.
+/// Encodes a local event for the wire, with publish sequence `seq` (see
+/// [`SEQ`]; a caller that assigns it later overwrites the header).
 ///
 /// # Errors
 ///
@@ -182,6 +186,7 @@ pub fn encode(
     event: &AnyEvent<'_>,
     prefix: &str,
     node: &str,
+    seq: u64,
     codec: &dyn Codec,
     max_body: usize,
 ) -> Result<Outgoing, WireError> {
@@ -198,7 +203,7 @@ pub fn encode(
     headers.insert(MSG_ID, event.id().hyphenated().to_string().as_str());
     headers.insert(VERSION, WIRE_VERSION);
     headers.insert(ORIGIN, node);
-    headers.insert(SEQ, event.seq().to_string().as_str());
+    headers.insert(SEQ, seq.to_string().as_str());
     headers.insert(TIMESTAMP, rfc3339::format(event.timestamp()).as_str());
     headers.insert(TYPE, event.type_name());
     headers.insert(CONTENT_TYPE, codec.content_type());
@@ -221,7 +226,7 @@ pub struct Incoming {
     pub name: String,
     /// The node that published it.
     pub origin: String,
-    /// Its `seq` at the origin.
+    /// Its publish sequence at the origin (see [`SEQ`]).
     pub seq: u64,
     /// The envelope: the original id, timestamp, source and metadata,
     /// with the payload as a value.
