@@ -695,6 +695,20 @@ impl Bridge {
         js.get_or_create_stream(config).await.map_err(|e| BridgeError::JetStream(e.to_string()))
     }
 
+    /// [`import_durable`](Self::import_durable) for the signal of event
+    /// type `T`, registering it first (see [`import_type`](Self::import_type)).
+    ///
+    /// # Errors
+    ///
+    /// As for [`import_durable`](Self::import_durable).
+    pub async fn import_durable_type<T>(&self, durable: Durable) -> Result<Import, BridgeError>
+    where
+        T: EventType + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        T::with_signal(|s| s.serde_payloads());
+        self.import_durable(T::NAME, durable).await
+    }
+
     /// Imports the signal of event type `T` (registering it first, so
     /// events reach it even before this process used it).
     ///
