@@ -10,8 +10,6 @@
 //! once, and the warehouse sees it once.
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +17,7 @@ use std::time::{Duration, Instant};
 use mesh::prelude::*;
 use mesh::{Event, Signal};
 use mesh_nats::{Bridge, Config, Durable, ORIGIN_KEY};
+use mesh_test_support::nats::Server;
 use serde::{Deserialize, Serialize};
 
 /// An order placed at the shop.
@@ -93,8 +92,9 @@ async fn warehouse(url: &str) -> Result<(), Error> {
 
 /// The parent: the server, the child, the orders.
 async fn shop() -> Result<(), Error> {
-    let mut server = NatsServer::start()?;
-    println!("NATS server on {} (store {})", server.url(), server.dir.display());
+    // A server of its own: free port, temporary store, JetStream on.
+    let mut server = Server::start();
+    println!("NATS server on {}", server.url());
     let bridge = Bridge::connect(server.url(), Config::new("demo")?.node("shop")?).await?;
     let _orders = bridge.export_durable(OrderPlaced::NAME).await?;
     let _shipments = bridge.import_type::<OrderShipped>().await?;
@@ -115,7 +115,7 @@ async fn shop() -> Result<(), Error> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     println!("[shop] killing the NATS server (SIGKILL) and restarting it on the same store");
-    server.restart()?;
+    server.restart();
     let retry = Event::new(OrderPlaced { order: 4, item: "honey".into() });
     println!("[shop] placing order 4 twice with one id ({}), as a retry after a crash", retry.id);
     let signal: Signal<OrderPlaced> = OrderPlaced::signal();
@@ -160,77 +160,4 @@ fn spawn_child(url: &str) -> Result<Child, Error> {
     });
     ready_rx.recv_timeout(Duration::from_secs(30))?;
     Ok(child)
-}
-
-/// A NATS server with JetStream on a free port and a temporary store.
-struct NatsServer {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl NatsServer {
-    fn binary() -> Result<PathBuf, Error> {
-        if let Some(path) = std::env::var_os("MESH_NATS_SERVER") {
-            return Ok(path.into());
-        }
-        let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-nats/bin/nats-server");
-        if local.exists() {
-            return Ok(local);
-        }
-        Err("no nats-server: run ./scripts/test once (it installs the pinned server into \
-             .venv-nats/), or set MESH_NATS_SERVER"
-            .into())
-    }
-
-    fn start() -> Result<NatsServer, Error> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let dir = std::env::temp_dir().join(format!("mesh-distributed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let mut server = NatsServer { child: None, port, dir };
-        server.run()?;
-        Ok(server)
-    }
-
-    fn run(&mut self) -> Result<(), Error> {
-        let child = Command::new(Self::binary()?)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("nats-server did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) -> Result<(), Error> {
-        self.kill();
-        std::thread::sleep(Duration::from_millis(500));
-        self.run()
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }

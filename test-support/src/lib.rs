@@ -3,6 +3,9 @@
 //! depends on mesh renamed to `events`, so the macros' crate resolution is
 //! exercised both by default (from `Cargo.toml`) and with `crate = ...`.
 
+/// A NATS server for the mesh-nats tests and benchmarks.
+pub mod nats;
+
 use std::sync::Mutex;
 
 use events::prelude::*;
