@@ -292,7 +292,7 @@ pub fn decode(
         }
     }
     let data = codec.decode(body).map_err(WireError::Body)?;
-    let mut event = Event::new(data).with_id(id).with_timestamp(timestamp);
+    let mut event = Event::from_parts(id, timestamp, data);
     if let Some(source) = get(SOURCE) {
         event = event.with_source(source.to_owned());
     }

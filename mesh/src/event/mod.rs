@@ -172,6 +172,22 @@ impl<T> Event<T> {
         Event { id, name: "", data, timestamp, source: None, metadata: Metadata::new(), seq: 0 }
     }
 
+    /// An envelope made elsewhere (another process, a store): `data` with
+    /// the given id and time, no source, no metadata; no id is made and
+    /// no clock is read. `name` and `seq` are set when it is emitted.
+    ///
+    /// ```
+    /// use mesh::Event;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let id = "01937a9e-7d2a-7c1e-9b1a-2b3c4d5e6f70".parse().unwrap();
+    /// let at = UNIX_EPOCH + Duration::from_secs(1_796_310_662);
+    /// let ev = Event::from_parts(id, at, 7u32);
+    /// assert_eq!((ev.id, ev.timestamp, ev.data), (id, at, 7));
+    /// ```
+    pub fn from_parts(id: Uuid, timestamp: SystemTime, data: T) -> Self {
+        Event { id, name: "", data, timestamp, source: None, metadata: Metadata::new(), seq: 0 }
+    }
+
     /// An envelope for receivers that read only the payload (payload-only
     /// queued receivers): the nil id and the Unix epoch as its time, so no
     /// id is made and no clock is read.
