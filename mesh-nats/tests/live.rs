@@ -396,3 +396,88 @@ async fn gaps_in_an_origin_sequence_are_reported() {
     assert_eq!((stats.gaps, stats.late), (2, 1));
     assert_eq!(*reported.lock().unwrap(), [("gap.live-gap.n".to_owned(), 2)]);
 }
+
+/// User and password pass through the client's options too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_and_password_pass_through() {
+    let server = Server::start_with(&["--user", "shop", "--pass", "s3cret"]);
+    let wrong = async_nats::ConnectOptions::new()
+        .user_and_password("shop".into(), "nope".into())
+        .max_reconnects(1);
+    let err = Bridge::connect_with(wrong, server.url(), Config::new("up").unwrap()).await;
+    assert!(err.unwrap_err().to_string().to_lowercase().contains("authorization"));
+    let right = async_nats::ConnectOptions::new().user_and_password("shop".into(), "s3cret".into());
+    let bridge =
+        Bridge::connect_with(right, server.url(), Config::new("up").unwrap()).await.unwrap();
+    bridge.flush().await.unwrap();
+}
+
+/// An importer whose receivers fall behind the client's buffer loses
+/// messages: the client's slow-consumer reports and the gaps they leave
+/// are counted and reported, never silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_importer_reports_what_it_lost() {
+    static NS: Namespace = Namespace::new("live-slow");
+    const MARKER: u32 = 1 << 30;
+    let server = Server::start();
+    let exporter = Bridge::connect(server.url(), Config::new("slow").unwrap().node("a").unwrap())
+        .await
+        .unwrap();
+    // A client buffer of 8 messages, and a receiver that takes 1 ms each.
+    let tiny = async_nats::ConnectOptions::new().subscription_capacity(8);
+    let importer =
+        Bridge::connect_with(tiny, server.url(), Config::new("slow").unwrap().node("b").unwrap())
+            .await
+            .unwrap();
+    let signal = NS.signal::<u32>("n").unwrap();
+    signal.serde_payloads();
+    // (data events delivered, markers delivered)
+    let delivered = Arc::new(Mutex::new((0u64, 0u64)));
+    let sink = delivered.clone();
+    let _slow = signal.connect(move |ev: &Event<u32>| {
+        if ev.metadata.get(mesh_nats::ORIGIN_KEY) == Some("a") {
+            std::thread::sleep(Duration::from_millis(1));
+            let mut d = sink.lock().unwrap();
+            if ev.data >= MARKER { d.1 += 1 } else { d.0 += 1 }
+        }
+    });
+    let reported = Arc::new(Mutex::new((0u64, 0u64)));
+    let sink = reported.clone();
+    let _reports = report::lost().connect(move |l: &report::Lost| match l.reason {
+        LossReason::SlowConsumer => sink.lock().unwrap().0 += l.count,
+        LossReason::Gap if l.subject == "slow.live-slow.n" => sink.lock().unwrap().1 += l.count,
+        _ => {}
+    });
+    let _export = exporter.export("live-slow.>").unwrap();
+    let _import = importer.import("live-slow.>").await.unwrap();
+    const SENT: u64 = 2_000;
+    for i in 0..SENT as u32 {
+        signal.emit(i);
+    }
+    exporter.flush().await.unwrap();
+    // Markers until one arrives: a loss at the tail of the burst shows as
+    // a gap only when a later event arrives.
+    let mut markers = 0;
+    let marker_arrived = eventually(WAIT, || {
+        if delivered.lock().unwrap().1 > 0 {
+            return true;
+        }
+        signal.emit(MARKER + markers);
+        markers += 1;
+        false
+    })
+    .await;
+    assert!(marker_arrived);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = importer.stats();
+    let (slow, gaps) = *reported.lock().unwrap();
+    let (data, _) = *delivered.lock().unwrap();
+    eprintln!(
+        "sent {SENT} (+{markers} markers), delivered {data}, gaps {gaps}, slow-consumer reports {slow}"
+    );
+    assert!(data < SENT, "a buffer of 8 and 1 ms per event lose some of a 2,000-event burst");
+    assert!(data + gaps >= SENT, "every lost event reported");
+    assert!(gaps <= SENT - data + u64::from(markers), "and no more than were lost");
+    assert_eq!((stats.gaps, stats.slow_consumer), (gaps, slow));
+    assert!(slow > 0, "the client's slow-consumer reports are counted");
+}
