@@ -383,8 +383,9 @@ fn add(counter: &AtomicU64, n: u64) {
 
 /// What the publishing task is asked to do, in order.
 enum Cmd {
-    /// Publish; `durable`: to the stream, retried until acknowledged.
-    Publish(Outgoing, bool),
+    /// Encode with this publish sequence and publish; `durable`: to the
+    /// stream, retried until acknowledged.
+    Publish(wire::Captured, u64, bool),
     /// Reply once everything queued before it is flushed to the server.
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -469,7 +470,7 @@ impl Bridge {
         });
         let client = options.connect(addrs).await.map_err(BridgeError::Connect)?;
         let (queue, rx) = mpsc::channel(config.export_buffer);
-        tokio::spawn(publish_loop(client.clone(), rx, counters.clone(), config.retry_for));
+        tokio::spawn(publish_loop(client.clone(), rx, counters.clone(), config.clone()));
         Ok(Bridge {
             inner: Arc::new(Inner {
                 client,
@@ -787,9 +788,10 @@ impl Inner {
             return;
         }
         let c = &self.config;
-        // The sequence is set below, once the queue has taken the event.
-        let mut out = match wire::encode(ev, &c.prefix, &c.node, 0, &*c.codec, c.max_body) {
-            Ok(out) => out,
+        // Only what the payload's borrow requires happens here; encoding
+        // is the publishing task's.
+        let captured = match wire::capture(ev) {
+            Ok(captured) => captured,
             Err(reason) => {
                 add(&self.counters.export_rejected, 1);
                 report::rejected().emit(Rejected {
@@ -806,8 +808,7 @@ impl Inner {
         let sent = {
             let mut seqs = self.seqs.lock().unwrap_or_else(|e| e.into_inner());
             let next = seqs.get(ev.name()).copied().unwrap_or(0) + 1;
-            out.headers.insert(wire::SEQ, next.to_string().as_str());
-            let sent = self.queue.try_send(Cmd::Publish(out, durable));
+            let sent = self.queue.try_send(Cmd::Publish(captured, next, durable));
             if sent.is_ok() {
                 seqs.insert(ev.name(), next);
             }
@@ -963,14 +964,28 @@ async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::Receiver<Cmd>,
     counters: Arc<Counters>,
-    retry_for: Duration,
+    config: Config,
 ) {
+    let retry_for = config.retry_for;
     let mut js = async_nats::jetstream::new(client.clone());
     // An acknowledgement not back in 2 s is retried (same id: stored once).
     js.set_timeout(Duration::from_secs(2));
     while let Some(cmd) = rx.recv().await {
         match cmd {
-            Cmd::Publish(out, durable) => {
+            Cmd::Publish(captured, seq, durable) => {
+                let c = &config;
+                let out = match captured.encode(&c.prefix, &c.node, seq, &*c.codec, c.max_body) {
+                    Ok(out) => out,
+                    Err(reason) => {
+                        add(&counters.export_rejected, 1);
+                        report::rejected().emit(Rejected {
+                            direction: Direction::Export,
+                            subject: format!("{}.{}", c.prefix, captured.name()),
+                            reason,
+                        });
+                        continue;
+                    }
+                };
                 let subject = out.subject.clone();
                 let sent = if durable {
                     publish_durable(&js, out, retry_for, &counters).await

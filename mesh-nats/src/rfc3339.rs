@@ -21,12 +21,46 @@ pub(crate) fn format(time: SystemTime) -> String {
     let days = secs.div_euclid(86_400);
     let in_day = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60
-    )
+    if !(0..=9999).contains(&y) {
+        // Outside what RFC 3339 can write: readers reject it.
+        return format!("{y}-{m:02}-{d:02}T{in_day}s.{frac:09}Z");
+    }
+    // By hand, not `format!`: this runs once per exported event.
+    let mut out = String::with_capacity(30);
+    let parts: [(i128, usize, char); 7] = [
+        (y as i128, 4, '-'),
+        (m as i128, 2, '-'),
+        (d as i128, 2, 'T'),
+        (in_day / 3600, 2, ':'),
+        (in_day / 60 % 60, 2, ':'),
+        (in_day % 60, 2, '.'),
+        (frac, 9, 'Z'),
+    ];
+    for (n, width, after) in parts {
+        push_digits(&mut out, n as u64, width);
+        out.push(after);
+    }
+    out
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in buf.len() - at..width {
+        out.push('0');
+    }
+    for &b in &buf[at..] {
+        out.push(char::from(b));
+    }
 }
 
 /// Parses an RFC 3339 date-time (`T` or `t` or a space between date and

@@ -174,14 +174,122 @@ pub struct Outgoing {
     pub body: Bytes,
 }
 
-/// Encodes a local event for the wire, with publish sequence `seq` (see
-/// [`SEQ`]; a caller that assigns it later overwrites the header).
+/// A local event taken for the wire: what [`Captured::encode`] needs,
+/// owned, so the emit that exported it hands it over and goes on (the
+/// bridge encodes on its publishing task, not in the emit).
+#[derive(Debug, Clone)]
+pub struct Captured {
+    name: &'static str,
+    id: Uuid,
+    timestamp: SystemTime,
+    source: Option<String>,
+    metadata: Metadata,
+    type_name: &'static str,
+    value: serde_json::Value,
+}
+
+impl Captured {
+    /// The signal name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Encodes it with publish sequence `seq` (see [`SEQ`]).
+    ///
+    /// # Errors
+    ///
+    /// [`WireError::Body`] if the codec fails, [`WireError::Oversized`]
+    /// past `max_body`.
+    pub fn encode(
+        &self,
+        prefix: &str,
+        node: &str,
+        seq: u64,
+        codec: &dyn Codec,
+        max_body: usize,
+    ) -> Result<Outgoing, WireError> {
+        let body = codec.encode(&self.value).map_err(WireError::Body)?;
+        if body.len() > max_body {
+            return Err(WireError::Oversized { len: body.len(), max: max_body });
+        }
+        let mut headers = HeaderMap::new();
+        let mut id = Uuid::encode_buffer();
+        headers.insert(names::MSG_ID.clone(), &*self.id.hyphenated().encode_lower(&mut id));
+        headers.insert(names::VERSION.clone(), WIRE_VERSION);
+        headers.insert(names::ORIGIN.clone(), node);
+        headers.insert(names::SEQ.clone(), seq.to_string());
+        headers.insert(names::TIMESTAMP.clone(), rfc3339::format(self.timestamp));
+        headers.insert(names::TYPE.clone(), self.type_name);
+        headers.insert(names::CONTENT_TYPE.clone(), codec.content_type());
+        if let Some(source) = &self.source {
+            headers.insert(names::SOURCE.clone(), source.as_str());
+        }
+        if !self.metadata.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> =
+                self.metadata.iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            // JSON escapes line breaks: the value is one header line.
+            headers.insert(names::METADATA.clone(), serde_json::Value::Object(map).to_string());
+        }
+        let mut subject = String::with_capacity(prefix.len() + 1 + self.name.len());
+        subject.push_str(prefix);
+        subject.push('.');
+        subject.push_str(self.name);
+        Ok(Outgoing { subject, headers, body: body.into() })
+    }
+}
+
+/// Header names, made once.
+mod names {
+    use async_nats::header::HeaderName;
+
+    pub(super) static MSG_ID: HeaderName = HeaderName::from_static(super::MSG_ID);
+    pub(super) static VERSION: HeaderName = HeaderName::from_static(super::VERSION);
+    pub(super) static ORIGIN: HeaderName = HeaderName::from_static(super::ORIGIN);
+    pub(super) static SEQ: HeaderName = HeaderName::from_static(super::SEQ);
+    pub(super) static TIMESTAMP: HeaderName = HeaderName::from_static(super::TIMESTAMP);
+    pub(super) static SOURCE: HeaderName = HeaderName::from_static(super::SOURCE);
+    pub(super) static TYPE: HeaderName = HeaderName::from_static(super::TYPE);
+    pub(super) static METADATA: HeaderName = HeaderName::from_static(super::METADATA);
+    pub(super) static CONTENT_TYPE: HeaderName = HeaderName::from_static(super::CONTENT_TYPE);
+}
+
+/// Takes a local event for the wire: its payload as a value and its
+/// envelope, owned.
 ///
 /// # Errors
 ///
 /// [`WireError::NotSerializable`] if the payload cannot be serialized,
-/// [`WireError::Body`] if the codec fails, [`WireError::Oversized`] past
-/// `max_body`.
+/// [`WireError::Body`] if serializing fails, [`WireError::BadHeader`] if
+/// the source holds a line break (a header is one line).
+pub fn capture(event: &AnyEvent<'_>) -> Result<Captured, WireError> {
+    let value = match event.to_json() {
+        None => return Err(WireError::NotSerializable { payload_type: event.type_name() }),
+        Some(Err(e)) => return Err(WireError::Body(e.to_string())),
+        Some(Ok(value)) => value,
+    };
+    let source = event.source().map(str::to_owned);
+    if let Some(s) = &source {
+        if s.contains(['\r', '\n']) {
+            return Err(WireError::BadHeader { header: SOURCE, value: cut(s) });
+        }
+    }
+    Ok(Captured {
+        name: event.name(),
+        id: event.id(),
+        timestamp: event.timestamp(),
+        source,
+        metadata: event.metadata().clone(),
+        type_name: event.type_name(),
+        value,
+    })
+}
+
+/// Encodes a local event for the wire, with publish sequence `seq`:
+/// [`capture`] then [`Captured::encode`].
+///
+/// # Errors
+///
+/// As for those two.
 pub fn encode(
     event: &AnyEvent<'_>,
     prefix: &str,
@@ -190,33 +298,7 @@ pub fn encode(
     codec: &dyn Codec,
     max_body: usize,
 ) -> Result<Outgoing, WireError> {
-    let value = match event.to_json() {
-        None => return Err(WireError::NotSerializable { payload_type: event.type_name() }),
-        Some(Err(e)) => return Err(WireError::Body(e.to_string())),
-        Some(Ok(value)) => value,
-    };
-    let body = codec.encode(&value).map_err(WireError::Body)?;
-    if body.len() > max_body {
-        return Err(WireError::Oversized { len: body.len(), max: max_body });
-    }
-    let mut headers = HeaderMap::new();
-    headers.insert(MSG_ID, event.id().hyphenated().to_string().as_str());
-    headers.insert(VERSION, WIRE_VERSION);
-    headers.insert(ORIGIN, node);
-    headers.insert(SEQ, seq.to_string().as_str());
-    headers.insert(TIMESTAMP, rfc3339::format(event.timestamp()).as_str());
-    headers.insert(TYPE, event.type_name());
-    headers.insert(CONTENT_TYPE, codec.content_type());
-    if let Some(source) = event.source() {
-        headers.insert(SOURCE, source);
-    }
-    let metadata = event.metadata();
-    if !metadata.is_empty() {
-        let map: serde_json::Map<String, serde_json::Value> =
-            metadata.iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
-        headers.insert(METADATA, serde_json::Value::Object(map).to_string().as_str());
-    }
-    Ok(Outgoing { subject: format!("{prefix}.{}", event.name()), headers, body: body.into() })
+    capture(event)?.encode(prefix, node, seq, codec, max_body)
 }
 
 /// A message from the wire, decoded.

@@ -310,6 +310,16 @@ async fn no_subject_injection() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stats = bridge.stats();
     assert_eq!((stats.imported, stats.import_rejected), (0, 0));
+    // A source with a line break cannot become a header line: the event
+    // is refused (reported), not published with an injected header.
+    static NS: Namespace = Namespace::new("live-inject");
+    let signal = NS.signal::<u32>("n").unwrap();
+    signal.serde_payloads();
+    let _export = bridge.export("live-inject.>").unwrap();
+    signal.emit_from("till\r\nMesh-Origin: forged", 1);
+    bridge.flush().await.unwrap();
+    let stats = bridge.stats();
+    assert_eq!((stats.export_rejected, stats.exported), (1, 0));
     // Overlapping patterns would carry events twice: refused.
     let _a = bridge.export("x.>").unwrap();
     assert!(matches!(bridge.export("x.y"), Err(BridgeError::Overlap { .. })));
