@@ -80,7 +80,6 @@ impl<I: Clone> Ring<I> {
     }
 
     /// Number of retained items.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.events.len()
     }
@@ -212,6 +211,11 @@ impl<T: 'static> Envelopes<T> {
 }
 
 impl<T> Envelopes<T> {
+    /// How many envelopes it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.raw.ring.len()
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.raw.ring.capacity()
     }

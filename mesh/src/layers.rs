@@ -35,6 +35,7 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("event_type", 7),
     ("projection", 8),
     ("delivery", 8),
+    ("introspect", 9),
     ("private", 9),
     ("testing", 9),
 ];

@@ -115,6 +115,16 @@
 //! assert_eq!(ticker.stats().dropped, 1);
 //! ```
 //!
+//! # Introspection
+//!
+//! [`introspect::topology`] is a snapshot of what is connected to what:
+//! every signal, its receivers in dispatch order with their kinds (plain,
+//! weak, one-shot, queued with policy and counters, attached by a
+//! pattern), and its counters; reading it changes nothing and runs no
+//! user code. [`Topology::to_mermaid`](introspect::Topology::to_mermaid)
+//! and [`to_dot`](introspect::Topology::to_dot) draw it
+//! (`cargo run --example topology`).
+//!
 //! # Patterns
 //!
 //! Dotted names make a hierarchy; patterns in NATS subject syntax
@@ -165,6 +175,7 @@ pub mod delivery;
 pub mod event;
 pub mod event_type;
 pub mod history;
+pub mod introspect;
 #[cfg(test)]
 mod layers;
 mod local;

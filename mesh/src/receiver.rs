@@ -143,6 +143,9 @@ pub trait Backlog: Any + Send + Sync {
     fn detached(&self);
     /// `self`, to downcast.
     fn as_any(&self) -> &dyn Any;
+    /// What introspection shows of the queue (the delivery layer's
+    /// counters and policy, boxed: this layer does not know their type).
+    fn report(&self) -> Box<dyn Any + Send>;
 }
 
 /// A receiver's identity: connecting a receiver whose key is already

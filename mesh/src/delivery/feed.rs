@@ -97,6 +97,9 @@ impl<T: Send + Sync + 'static> Backlog for Channel<T> {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn report(&self) -> Box<dyn Any + Send> {
+        Box::new(super::QueueReport { stats: self.stats(), overflow: self.overflow() })
+    }
 }
 
 impl<T, const ENVELOPE: bool> Drop for Feed<T, ENVELOPE> {

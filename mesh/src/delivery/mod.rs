@@ -370,6 +370,12 @@ impl QueueStats {
     }
 }
 
+/// A queued receiver as introspection shows it (see `Backlog::report`).
+pub(crate) struct QueueReport {
+    pub(crate) stats: QueueStats,
+    pub(crate) overflow: Overflow,
+}
+
 /// How a queued receiver ends ([`QueueConnection::disconnect`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -35,7 +35,8 @@ use pattern::{Announce, AnyFn, AnyHandler};
 #[doc(hidden)]
 pub use pattern::{PatternReceiver, StaticPattern};
 pub(crate) use pattern::{
-    ScopeTable, relative as relative_pattern, scope_static_receivers, scoped_signal_made,
+    ScopeTable, attachments as pattern_receivers, relative as relative_pattern,
+    scope_static_receivers, scoped_signal_made,
 };
 pub use pattern::{
     pattern_attachments, subscribe_pattern, subscribe_pattern_typed, subscribe_pattern_typed_with,
@@ -139,6 +140,8 @@ trait Erased: Send + Sync {
         default_name: &'static str,
     ) -> (Connection, Option<ReceiverInfo>);
     fn receiver_count(&self) -> usize;
+    /// What introspection reads of it.
+    fn facts(self: Arc<Self>) -> SignalFacts;
     fn payload_type_id(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
     fn config(&self) -> SignalConfig;
@@ -182,6 +185,18 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
     fn receiver_count(&self) -> usize {
         self.base.receiver_count()
     }
+    fn facts(self: Arc<Self>) -> SignalFacts {
+        let signal = Signal::from_core(self);
+        SignalFacts {
+            history_len: signal.history_len(),
+            history_capacity: signal.history_capacity(),
+            ordered: signal.is_ordered(),
+            muted: signal.is_muted(),
+            failures: signal.failure_count(),
+            middleware: signal.middleware_count(),
+            receivers: signal.receiver_reports(),
+        }
+    }
     fn payload_type_id(&self) -> TypeId {
         TypeId::of::<T>()
     }
@@ -218,6 +233,18 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
                 .map(|payload| signal.emit_event(event.map(|_| payload))),
         )
     }
+}
+
+/// What introspection reads of one signal (see `introspect`).
+pub(crate) struct SignalFacts {
+    pub(crate) history_len: usize,
+    pub(crate) history_capacity: usize,
+    pub(crate) ordered: bool,
+    pub(crate) muted: bool,
+    pub(crate) failures: u64,
+    pub(crate) middleware: usize,
+    /// Live receivers in dispatch order, with their queues' reports.
+    pub(crate) receivers: Vec<(ReceiverInfo, Option<Box<dyn Any + Send>>)>,
 }
 
 /// A type-erased handle to a registered signal.
@@ -318,6 +345,17 @@ impl SignalRef {
             return Some(Ok(dynamic.emit_event(event)));
         }
         self.erased.clone().emit_json_event(event)
+    }
+
+    /// What introspection reads of it.
+    pub(crate) fn facts(&self) -> SignalFacts {
+        self.erased.clone().facts()
+    }
+
+    /// The signal's address: the same for every handle to it (pattern
+    /// attachments are matched by it).
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.erased) as *const () as usize
     }
 
     pub(crate) fn clear(&self) {

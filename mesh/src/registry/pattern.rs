@@ -264,6 +264,33 @@ impl Trie {
     }
 }
 
+impl Trie {
+    /// Every subscription in it, in no particular order.
+    fn each(&self, f: &mut impl FnMut(&Arc<Sub>)) {
+        self.tail.iter().chain(&self.end).for_each(&mut *f);
+        if let Some(star) = &self.star {
+            star.each(f);
+        }
+        for node in self.lits.values() {
+            node.each(f);
+        }
+    }
+}
+
+/// The global pattern subscriptions' attachments, for introspection:
+/// (signal address, receiver id) → the pattern. Read under the trie's
+/// lock and each subscription's; runs no user code.
+pub(crate) fn attachments() -> HashMap<(usize, u64), Pattern> {
+    let mut out = HashMap::new();
+    registry().patterns.read_locked().each(&mut |sub| {
+        for c in &sub.state.locked().attached {
+            let addr = c.signal.as_ptr() as *const () as usize;
+            out.insert((addr, c.id), sub.pattern.clone());
+        }
+    });
+    out
+}
+
 fn is_meta(name: &str) -> bool {
     name.starts_with("mesh.")
 }

@@ -83,6 +83,16 @@ impl<T: Send + Sync + 'static> Signal<T> {
         self.core().extras.get().map(|x| x.history().snapshot()).unwrap_or_default()
     }
 
+    /// How many envelopes the history holds now (introspection).
+    pub(crate) fn history_len(&self) -> usize {
+        self.core().extras.get().map_or(0, |x| x.history().len())
+    }
+
+    /// How many middleware are installed (introspection).
+    pub(crate) fn middleware_count(&self) -> usize {
+        self.core().extras.get().map_or(0, |x| x.middleware.len())
+    }
+
     /// How many envelopes the history keeps (0: none).
     pub fn history_capacity(&self) -> usize {
         self.core().extras.get().map_or(0, |x| x.history_capacity())

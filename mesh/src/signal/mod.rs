@@ -508,6 +508,21 @@ impl<T: Send + Sync + 'static> Signal<T> {
             .collect()
     }
 
+    /// The live receivers with their queues' reports (introspection).
+    pub(crate) fn receiver_reports(
+        &self,
+    ) -> Vec<(ReceiverInfo, Option<Box<dyn std::any::Any + Send>>)> {
+        let snap = self.core.subs.load();
+        snap.items()
+            .iter()
+            .zip(snap.keys())
+            .filter(|(s, _)| Base::live(s))
+            .map(|(s, &(id, priority))| {
+                (ReceiverInfo::of(id, priority, s), s.0.backlog().map(|b| b.report()))
+            })
+            .collect()
+    }
+
     /// The receivers an emit from `source` would reach (`None`: an emit
     /// without a source), in dispatch order: live receivers whose source
     /// filter accepts it (Blinker's `receivers_for`). A query: it changes
