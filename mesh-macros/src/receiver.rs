@@ -183,7 +183,10 @@ fn validate<'a>(func: &'a ItemFn, errors: &mut Errors) -> Option<Spec<'a>> {
     }
     if let ReturnType::Type(_, ty) = &sig.output {
         if !returns_unit_or_result(ty) {
-            errors.at(ty.span(), "a receiver returns `()` or `Result<(), E>` where `E: Display`");
+            errors.at(
+                ty.span(),
+                "a receiver returns `()`, `Result<(), E>` where `E: Display`, or `Effects`",
+            );
         }
     }
     let mut arg = None;
@@ -222,12 +225,30 @@ fn validate<'a>(func: &'a ItemFn, errors: &mut Errors) -> Option<Spec<'a>> {
 }
 
 /// `()`, or a path whose last segment is `Result` (aliases such as
-/// `io::Result<()>` included); the type checker does the rest.
+/// `io::Result<()>` included) or `Effects`; the type checker does the
+/// rest.
 fn returns_unit_or_result(ty: &Type) -> bool {
     match ty {
         Type::Tuple(t) => t.elems.is_empty(),
-        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Path(p) => {
+            p.path.segments.last().is_some_and(|s| s.ident == "Result" || s.ident == "Effects")
+        }
         Type::Paren(p) => returns_unit_or_result(&p.elem),
+        _ => false,
+    }
+}
+
+/// `Effects` or `Result<Effects, E>` (by the last path segment).
+fn returns_effects(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    let Some(last) = p.path.segments.last() else { return false };
+    if last.ident == "Effects" {
+        return true;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(a) if last.ident == "Result" => {
+            matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if returns_effects(t))
+        }
         _ => false,
     }
 }
@@ -369,6 +390,11 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
     // result to pass back and test on every delivery.
     let receiver = match &spec.func.sig.output {
         ReturnType::Default => quote!((|arg: &#arg| #ident(arg)) as fn(&#arg)),
+        // Effects are performed with the causing envelope: the function
+        // is connected as it is, its result kept.
+        ReturnType::Type(_, ty) if returns_effects(ty) => {
+            quote!((|arg: &#arg| #ident(arg)) as fn(&#arg) -> #ty)
+        }
         ReturnType::Type(..) => quote! {
             (|arg: &#arg| #result(#ident(arg)))
                 as fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>

@@ -34,6 +34,7 @@ pub(crate) const FLOORS: &[(&str, u8)] = &[
     ("bus", 7),
     ("event_type", 7),
     ("projection", 8),
+    ("effects", 8),
     ("delivery", 8),
     ("introspect", 9),
     ("private", 9),

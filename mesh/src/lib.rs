@@ -172,6 +172,7 @@ pub mod bus;
 pub mod collect;
 pub mod connection;
 pub mod delivery;
+pub mod effects;
 pub mod event;
 pub mod event_type;
 pub mod history;
@@ -269,7 +270,8 @@ pub use mesh_macros::signal;
 ///
 /// The argument's type decides the signal: `&T` (payload only, the fast
 /// path) or `&Event<T>` (the envelope), where `T` has [`#[signal]`](macro@signal).
-/// The function returns `()` or `Result<(), E>` with `E: Display`.
+/// The function returns `()` or `Result<(), E>` with `E: Display`, or
+/// [`Effects`](effects::Effects) to publish once it returns.
 ///
 /// ```
 /// use mesh::prelude::*;

@@ -23,10 +23,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::connection::DisconnectReason;
-use crate::event::Event;
+use crate::event::{Cause, Event};
 use crate::subscribers::Flags;
 
-/// What a receiver returns: `()` or `Result<(), E>` with `E: Display`.
+/// What a receiver returns: `()` or `Result<(), E>` with `E: Display`;
+/// or [`Effects`](crate::effects::Effects) (or `Result<Effects, E>`),
+/// events the mesh publishes once the receiver has returned.
 ///
 /// An `Err` is a failure: it is counted on the signal and reported on
 /// [`mesh.receiver.failed`](crate::meta::failed), and the remaining
@@ -34,6 +36,24 @@ use crate::subscribers::Flags;
 pub trait ReceiverResult: 'static {
     /// `None` on success, the error text on failure.
     fn into_failure(self) -> Option<String>;
+
+    /// Whether the receiver needs the envelope to finish (a receiver
+    /// returning [`Effects`](crate::effects::Effects) correlates them
+    /// with the event's id), even if it takes only the payload.
+    #[doc(hidden)]
+    const NEEDS_ENVELOPE: bool = false;
+
+    /// Finishes a delivery of `cause` (the envelope, when one was built):
+    /// performs what the result asks (effects), then [`into_failure`](Self::into_failure).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn finish<C: Cause + ?Sized>(self, cause: Option<&C>) -> Option<String>
+    where
+        Self: Sized,
+    {
+        let _ = cause;
+        self.into_failure()
+    }
 }
 
 impl ReceiverResult for () {
@@ -251,13 +271,13 @@ pub(crate) fn report(failure: Option<String>, cell: &Cell<Option<String>>) -> St
 impl<T: 'static, F: Fn(&T) -> R + Send + Sync + 'static, R: ReceiverResult> Handler<T>
     for PayloadFn<F, R>
 {
-    const ENVELOPE: bool = false;
+    const ENVELOPE: bool = R::NEEDS_ENVELOPE;
     fn key(&self) -> Option<Key> {
         fn_key::<F>().map(Key::Fn)
     }
     #[inline(always)]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
-        report((self.0)(d.data).into_failure(), d.failure)
+        report((self.0)(d.data).finish(d.event), d.failure)
     }
 }
 
@@ -273,7 +293,7 @@ impl<T: 'static, F: Fn(&Event<T>) -> R + Send + Sync + 'static, R: ReceiverResul
         // The dispatcher builds the envelope whenever a snapshot holds an
         // envelope receiver (NEEDS_ENVELOPE), so `event` is always set here.
         match d.event {
-            Some(ev) => report((self.0)(ev).into_failure(), d.failure),
+            Some(ev) => report((self.0)(ev).finish(Some(ev)), d.failure),
             None => SKIPPED,
         }
     }
@@ -344,7 +364,7 @@ where
     F: Fn(&S, &T) -> R + Send + Sync + 'static,
     R: ReceiverResult,
 {
-    const ENVELOPE: bool = false;
+    const ENVELOPE: bool = R::NEEDS_ENVELOPE;
     const MAY_EXPIRE: bool = true;
     fn expired(&self) -> bool {
         self.0.strong_count() == 0
@@ -355,7 +375,7 @@ where
     #[inline]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         match self.0.upgrade() {
-            Some(target) => report((self.1)(&target, d.data).into_failure(), d.failure),
+            Some(target) => report((self.1)(&target, d.data).finish(d.event), d.failure),
             None => SKIPPED | REMOVE,
         }
     }
@@ -379,7 +399,7 @@ where
     #[inline]
     fn handle(&self, d: &Delivery<'_, T>) -> Status {
         match (self.0.upgrade(), d.event) {
-            (Some(target), Some(ev)) => report((self.1)(&target, ev).into_failure(), d.failure),
+            (Some(target), Some(ev)) => report((self.1)(&target, ev).finish(Some(ev)), d.failure),
             (Some(_), None) => SKIPPED,
             (None, _) => SKIPPED | REMOVE,
         }

@@ -33,6 +33,34 @@ pub use uuid::Uuid;
 
 mod any;
 pub use any::AnyEvent;
+
+/// What an effect needs of the event that caused it: its id and
+/// metadata (for correlation; see [`effects`](crate::effects)).
+/// Implemented by [`Event`] and [`AnyEvent`].
+pub trait Cause {
+    /// The causing event's id.
+    fn cause_id(&self) -> Uuid;
+    /// Its metadata.
+    fn cause_metadata(&self) -> &Metadata;
+}
+
+impl<T> Cause for Event<T> {
+    fn cause_id(&self) -> Uuid {
+        self.id
+    }
+    fn cause_metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+}
+
+impl Cause for AnyEvent<'_> {
+    fn cause_id(&self) -> Uuid {
+        self.id()
+    }
+    fn cause_metadata(&self) -> &Metadata {
+        self.metadata()
+    }
+}
 pub(crate) use any::PayloadView;
 
 /// String-keyed metadata carried by an [`Event`].

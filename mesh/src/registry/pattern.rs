@@ -566,7 +566,7 @@ impl PatternReceiver {
     ) -> Self {
         PatternReceiver(Kind::Any(Arc::new(
             move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| {
-                report(f(ev).into_failure(), cell)
+                report(f(ev).finish(Some(ev)), cell)
             },
         )))
     }
@@ -670,7 +670,7 @@ fn any_subscription_of<R: ReceiverResult>(
     f: impl Fn(&AnyEvent<'_>) -> R + Send + Sync + 'static,
 ) -> Connection {
     any_subscription(pattern, options, default_name, move |_| {
-        move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| report(f(ev).into_failure(), cell)
+        move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| report(f(ev).finish(Some(ev)), cell)
     })
 }
 
@@ -824,7 +824,7 @@ pub fn subscribe_pattern_weak<S: Send + Sync + 'static, R: ReceiverResult>(
     let target = Arc::downgrade(target);
     Ok(any_subscription(pattern, ConnectOptions::new(), name, move |me| {
         move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| match target.upgrade() {
-            Some(target) => report(f(&target, ev).into_failure(), cell),
+            Some(target) => report(f(&target, ev).finish(Some(ev)), cell),
             None => {
                 if let Some(sub) = me.upgrade() {
                     sub.kill(DisconnectReason::Expired);
