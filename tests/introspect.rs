@@ -98,3 +98,50 @@ fn graphviz_accepts_the_dot_text_where_installed() {
     dot.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     assert!(dot.wait().unwrap().success(), "{text}");
 }
+
+/// `set_stats`: every emit form is counted once, from any thread; off,
+/// nothing is counted. (Other tests of this binary may run meanwhile:
+/// only this test's namespace is read.)
+#[test]
+fn emit_counters_count_every_form_once() {
+    use mesh::{Event, SignalConfig};
+    static NS: Namespace = Namespace::new("intro-stats");
+    let plain = NS.signal::<u64>("plain").unwrap();
+    let ordered = NS.signal_with::<u64>("ordered", SignalConfig::new().ordered()).unwrap();
+    let enveloped = NS.signal::<u64>("enveloped").unwrap();
+    let _a = plain.connect(|_: &u64| {});
+    let _b = ordered.connect(|_: &u64| {});
+    let _c = enveloped.connect(|_: &Event<u64>| {});
+    plain.emit(0); // before: not counted
+    introspect::set_stats(true);
+    assert!(introspect::stats_enabled());
+    let mut publisher = plain.publisher();
+    for i in 0..10 {
+        plain.emit(i);
+        publisher.emit(i);
+        ordered.emit(i);
+        enveloped.emit(i);
+        enveloped.emit_event(Event::new(i));
+        plain.emit_from("here", i);
+    }
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            let plain = plain.clone();
+            s.spawn(move || {
+                let mut p = plain.publisher();
+                for i in 0..1_000 {
+                    plain.emit(i);
+                    p.emit(i);
+                }
+            });
+        }
+    });
+    introspect::set_stats(false);
+    plain.emit(1); // after: not counted
+    publisher.emit(1);
+    let t = introspect::topology().under("intro-stats");
+    let emits = |name: &str| t.signal(name).unwrap().emits;
+    assert_eq!(emits("intro-stats.plain"), 30 + 6_000);
+    assert_eq!(emits("intro-stats.ordered"), 10);
+    assert_eq!(emits("intro-stats.enveloped"), 20);
+}

@@ -11,7 +11,9 @@
 //! payload-only receiver), `envelope` (`Signal::emit` to one `&Event<T>`
 //! receiver), `ordered` (`Signal::emit` on an ordered signal, one
 //! receiver), `receiver` (an event type's `.emit()` to one `#[receiver]`
-//! function, where `static` connects a closure), `signal0`, `publisher0`, `static0` (no receiver). The second
+//! function, where `static` connects a closure), `signal0`, `publisher0`, `static0` (no receiver);
+//! any form followed by `+stats` runs with emit counting on
+//! (`introspect::set_stats`). The second
 //! argument is the number of emits (default 1,000,000). The program's own
 //! setup is the same for every form, so the difference between two forms'
 //! totals over the number of emits is the difference per emit. Without
@@ -47,8 +49,15 @@ fn add(x: u64) {
     SINK.store(SINK.load(Relaxed).wrapping_add(x), Relaxed);
 }
 
-/// Runs `k` emits of `form`.
+/// Runs `k` emits of `form` (`<form>+stats`: with emit counting on).
 fn run(form: &str, k: u64) {
+    let form = match form.strip_suffix("+stats") {
+        Some(form) => {
+            mesh::introspect::set_stats(true);
+            form
+        }
+        None => form,
+    };
     let s = Signal::<u64>::with_config(if form == "ordered" {
         SignalConfig::new().ordered()
     } else {

@@ -66,6 +66,10 @@ pub struct SignalNode {
     pub failures: u64,
     /// Installed middleware.
     pub middleware: usize,
+    /// Emits counted while counting was on ([`set_stats`]); 0 if never.
+    /// Emits that find no receiver and nothing else to do return before
+    /// counting (one load, as with counting off).
+    pub emits: u64,
     /// Its receivers, in dispatch order.
     pub receivers: Vec<ReceiverNode>,
 }
@@ -111,6 +115,39 @@ pub enum ReceiverKind {
     },
 }
 
+/// Turns per-signal emit counting on or off, for every registered signal
+/// and every signal made afterwards ([`SignalNode::emits`]; a signal
+/// being made while this runs may miss the change). Off by default. Off,
+/// the check shares the branch that already sends muted, ordered or
+/// recorded emits elsewhere (no load is added); on, a counted emit adds
+/// a store to a cache line of its thread's own, ~2 ns, and two threads
+/// emitting at once do not contend (see BENCHMARKS.md, "Introspection").
+///
+/// ```
+/// use mesh::{Namespace, introspect};
+/// static APP: Namespace = Namespace::new("doc-stats");
+/// let s = APP.signal::<u8>("tick").unwrap();
+/// let _r = s.connect(|_: &u8| {});
+/// introspect::set_stats(true);
+/// s.emit(1);
+/// s.emit(2);
+/// introspect::set_stats(false);
+/// s.emit(3);
+/// let t = introspect::topology();
+/// assert_eq!(t.signal("doc-stats.tick").unwrap().emits, 2);
+/// ```
+pub fn set_stats(on: bool) {
+    crate::counter::set_on(on);
+    for signal in registry::signals() {
+        signal.set_counting(on);
+    }
+}
+
+/// Whether [`set_stats`] turned counting on.
+pub fn stats_enabled() -> bool {
+    crate::counter::on()
+}
+
 /// A snapshot of every registered signal and its receivers.
 pub fn topology() -> Topology {
     let patterns = registry::pattern_receivers();
@@ -154,6 +191,7 @@ pub fn topology() -> Topology {
                 muted: facts.muted,
                 failures: facts.failures,
                 middleware: facts.middleware,
+                emits: facts.emits,
                 receivers,
             }
         })
@@ -460,6 +498,7 @@ mod tests {
             muted: false,
             failures: 0,
             middleware: 0,
+            emits: 0,
             receivers,
         }
     }

@@ -13,6 +13,7 @@
 pub(crate) const FLOORS: &[(&str, u8)] = &[
     // Vocabulary: no crate imports.
     ("loom", 0),
+    ("counter", 0),
     ("sync", 0),
     ("name", 0),
     ("event", 0),

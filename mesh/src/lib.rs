@@ -171,6 +171,7 @@ extern crate self as mesh;
 pub mod bus;
 pub mod collect;
 pub mod connection;
+mod counter;
 pub mod delivery;
 pub mod effects;
 pub mod event;

@@ -142,6 +142,8 @@ trait Erased: Send + Sync {
     fn receiver_count(&self) -> usize;
     /// What introspection reads of it.
     fn facts(self: Arc<Self>) -> SignalFacts;
+    /// Starts or stops counting its emits.
+    fn set_counting(&self, on: bool);
     fn payload_type_id(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
     fn config(&self) -> SignalConfig;
@@ -185,7 +187,11 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
     fn receiver_count(&self) -> usize {
         self.base.receiver_count()
     }
+    fn set_counting(&self, on: bool) {
+        self.base.set_flag(crate::signal::STATS, on);
+    }
     fn facts(self: Arc<Self>) -> SignalFacts {
+        let emits = self.base.emit_count();
         let signal = Signal::from_core(self);
         SignalFacts {
             history_len: signal.history_len(),
@@ -195,6 +201,7 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
             failures: signal.failure_count(),
             middleware: signal.middleware_count(),
             receivers: signal.receiver_reports(),
+            emits,
         }
     }
     fn payload_type_id(&self) -> TypeId {
@@ -245,6 +252,8 @@ pub(crate) struct SignalFacts {
     pub(crate) middleware: usize,
     /// Live receivers in dispatch order, with their queues' reports.
     pub(crate) receivers: Vec<(ReceiverInfo, Option<Box<dyn Any + Send>>)>,
+    /// Emits counted (see `introspect::set_stats`).
+    pub(crate) emits: u64,
 }
 
 /// A type-erased handle to a registered signal.
@@ -345,6 +354,11 @@ impl SignalRef {
             return Some(Ok(dynamic.emit_event(event)));
         }
         self.erased.clone().emit_json_event(event)
+    }
+
+    /// Starts or stops counting its emits.
+    pub(crate) fn set_counting(&self, on: bool) {
+        self.erased.set_counting(on);
     }
 
     /// What introspection reads of it.

@@ -47,6 +47,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
+use crate::counter::EmitCounter;
 use crate::loom::{AtomicU8, AtomicU64, Mutex};
 
 use crate::connection::{Detach, DisconnectReason};
@@ -278,6 +279,8 @@ pub(crate) struct Base {
     pub(crate) seq: AtomicU64,
     /// Receiver failures so far. Relaxed: a statistic.
     pub(crate) failures: AtomicU64,
+    /// Emits counted while [`STATS`] is set, allocated at the first.
+    pub(crate) emits: OnceLock<Box<EmitCounter>>,
 }
 
 /// [`Core::state`] flag: the signal keeps history.
@@ -288,6 +291,9 @@ pub(crate) const MIDDLEWARE: u64 = 2;
 pub(crate) const FLAGS: u64 = 0xFF;
 /// [`Core::state`]: the signal is ordered (set at creation, never changed).
 pub(crate) const ORDERED: u64 = 1 << 8;
+/// [`Core::state`]: emits are counted (`introspect::set_stats`). Outside
+/// [`FLAGS`]: counting keeps an emit on its path, it only adds the count.
+pub(crate) const STATS: u64 = 1 << 9;
 /// [`Core::state`]: one live mute guard.
 pub(crate) const MUTE_ONE: u64 = 1 << 32;
 
@@ -421,6 +427,39 @@ impl Base {
             self.state.fetch_and(!flag, Ordering::Relaxed);
         }
         self.subs.touch();
+    }
+
+    /// Counts one emit.
+    #[inline]
+    pub(crate) fn count_emit(&self) {
+        self.emits.get_or_init(|| Box::new(EmitCounter::new())).add_one();
+    }
+
+    /// Whether counting is on for this signal.
+    #[inline]
+    pub(crate) fn counting(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & STATS != 0
+    }
+
+    /// [`count_emit`](Self::count_emit), out of line: the hot path only
+    /// carries the call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn count_emit_cold(&self) {
+        self.count_emit();
+    }
+
+    /// Counts one emit if counting is on (the paths off the hot one).
+    #[inline]
+    pub(crate) fn count_if_on(&self) {
+        if self.state.load(Ordering::Relaxed) & STATS != 0 {
+            self.count_emit();
+        }
+    }
+
+    /// Emits counted so far (0 if never counted).
+    pub(crate) fn emit_count(&self) -> u64 {
+        self.emits.get().map_or(0, |c| c.total())
     }
 
     /// The flag bits of [`Core::state`] ([`HISTORY`], [`MIDDLEWARE`]).
@@ -593,12 +632,17 @@ impl<T: Send + Sync + 'static> Core<T> {
         // docs), or ordered dispatch.
         let state = self.state.load(Ordering::Relaxed);
         if state != 0 || observe::work() {
-            return match &self.ordered {
-                Some(ordered) if state == ORDERED && !observe::work() => {
-                    self.emit_ordered_plain(ordered, data)
-                }
-                _ => self.emit_slow(data, None, None).to_bits(),
-            };
+            if state != STATS || observe::work() {
+                return match &self.ordered {
+                    Some(ordered) if state == ORDERED && !observe::work() => {
+                        self.emit_ordered_plain(ordered, data)
+                    }
+                    _ => self.emit_slow(data, None, None).to_bits(),
+                };
+            }
+            // Counting is the only reason to be here: counted (out of
+            // line), then the hot path.
+            self.count_emit_cold();
         }
         // The summary crosses the closure as one integer: as a struct, its
         // two producers (the slow path's returned value and the loop's
@@ -645,6 +689,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         source: Option<Cow<'static, str>>,
         snap: Option<&Snapshot<SlotRef>>,
     ) -> Emitted {
+        self.count_if_on();
         if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
@@ -716,6 +761,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// [`emit_slow`](Self::emit_slow), the envelope is moved at most once.
     #[inline(never)]
     pub(crate) fn emit_envelope(&self, mut event: Event<T>) -> Emitted {
+        self.count_if_on();
         if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
@@ -742,6 +788,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 return self.run_data(&snap, &data, source.as_deref());
             }
         }
+        self.count_if_on();
         if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
@@ -755,6 +802,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// behind its `Arc` (large payloads).
     #[inline(never)]
     pub(crate) fn emit_shared_event(&self, mut event: Arc<Event<T>>) -> Emitted {
+        self.count_if_on();
         if self.is_muted() {
             return Emitted::with(EmitStatus::Muted);
         }
@@ -1426,9 +1474,12 @@ impl Base {
             name,
             id: if registered { local::registered_id() } else { next_id() },
             subs: Subscribers::new(),
-            state: AtomicU64::new(if ordered { ORDERED } else { 0 }),
+            state: AtomicU64::new(
+                if ordered { ORDERED } else { 0 } | if crate::counter::on() { STATS } else { 0 },
+            ),
             seq: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            emits: OnceLock::new(),
         }
     }
 }

@@ -37,7 +37,7 @@ mod extras;
 mod loom_tests;
 
 pub use self::core::LARGE_PAYLOAD;
-pub(crate) use self::core::{Base, Core, panic_message};
+pub(crate) use self::core::{Base, Core, STATS, panic_message};
 pub(crate) use self::extras::SignalView;
 
 /// How a signal dispatches; see [`Signal`](Signal#dispatch-and-ordering).
@@ -649,7 +649,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         // first emit.
         let version = self.core.subs.version();
         let snapshot = self.core.subs.load_full();
-        let (fast, idle) = Publisher::modes(&self.core, &snapshot);
+        let (fast, idle, counting) = Publisher::modes(&self.core, &snapshot);
         Publisher {
             core: self.core.clone(),
             version,
@@ -657,6 +657,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             snapshot: Some(snapshot),
             fast,
             idle,
+            counting,
         }
     }
 
@@ -787,6 +788,8 @@ pub struct Publisher<T> {
     /// `snapshot` is empty and the signal has no history or middleware: an
     /// emit does nothing unless global work exists.
     idle: bool,
+    /// `fast` but for counting being on: [`emit_counted`](Self::emit_counted).
+    counting: bool,
 }
 
 impl<T: Send + Sync + 'static> Publisher<T> {
@@ -813,6 +816,8 @@ impl<T: Send + Sync + 'static> Publisher<T> {
             }
         } else if self.idle && !observe::work() {
             return Emitted::with(EmitStatus::NoReceivers);
+        } else if self.counting {
+            return self.emit_counted(data);
         }
         if size_of::<T>() > LARGE_PAYLOAD {
             return self.core.emit_large(data, None);
@@ -822,18 +827,20 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         Emitted::from_bits(self.emit_slow(data))
     }
 
-    /// `(fast, idle)` for a snapshot: *fast* when every receiver takes the
+    /// `(fast, idle, counting)` for a snapshot: *fast* when every receiver takes the
     /// payload and the signal is neither ordered nor has history or
     /// middleware; *idle* when nobody listens and the signal has neither.
     /// `flags` changes bump the snapshot version, so both are re-derived
     /// whenever history or middleware come or go.
-    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef>) -> (bool, bool) {
+    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef>) -> (bool, bool, bool) {
         let plain = core.flags() == 0;
         let fast = plain
             && snap.len() != 0
             && snap.flags() & NEEDS_ENVELOPE == 0
             && core.ordered.is_none();
-        (fast, plain && snap.len() == 0)
+        // Counting leaves the fast path (see `emit_counted`).
+        let counting = core.counting();
+        (fast && !counting, plain && snap.len() == 0, fast && counting)
     }
 
     /// The receivers changed since the held snapshot was loaded, or are
@@ -851,11 +858,26 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         self.seen = version;
         if still {
             let snapshot = self.core.subs.load_full();
-            (self.fast, self.idle) = Self::modes(&self.core, &snapshot);
+            (self.fast, self.idle, self.counting) = Self::modes(&self.core, &snapshot);
             self.snapshot = Some(snapshot);
             self.version = version;
         }
         self.core.emit(data)
+    }
+
+    /// The fast path's work, counted: every receiver takes the payload,
+    /// the signal is neither ordered nor has history or middleware, and
+    /// counting is on (`modes` left `fast` off for it).
+    #[cold]
+    #[inline(never)]
+    fn emit_counted(&mut self, data: T) -> Emitted {
+        if let Some(snapshot) = &self.snapshot {
+            if !self.core.is_muted() && !observe::work() {
+                self.core.count_emit();
+                return self.core.run_payload(snapshot, &data);
+            }
+        }
+        Emitted::from_bits(self.emit_slow(data))
     }
 
     /// Muted, ordered, or envelope receivers: the general path.
