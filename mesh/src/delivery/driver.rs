@@ -196,9 +196,27 @@ impl<T: Send + Sync + 'static> Signal<T> {
         let (channel, connection, info, name) =
             connect_queue(self, queue, std::any::type_name::<F>(), true, announce, false);
         let handle = QueueConnection { connection, queue: channel.clone() as Arc<dyn Control> };
+        #[cfg(feature = "tracing")]
+        let span_name = name.clone();
         let run: Run<T> = Box::new(move |event| {
+            // Effects are correlated with the event: kept only for them.
+            let cause = R::NEEDS_ENVELOPE.then(|| event.clone());
+            #[cfg(feature = "tracing")]
+            let span = tracing::debug_span!(
+                target: "mesh",
+                "mesh.receive",
+                signal = event.name,
+                receiver = %span_name,
+                event.id = %event.id,
+                event.seq = event.seq,
+            );
             let fut = receiver(event);
-            Box::pin(async move { fut.await.into_failure() })
+            let fut = async move { fut.await.finish(cause.as_deref()) };
+            // Each event's work in a span of its own, so a `tracing`
+            // subscriber sees per-event work across await points.
+            #[cfg(feature = "tracing")]
+            let fut = tracing::Instrument::instrument(fut, span);
+            Box::pin(fut)
         });
         let driver = Driver {
             channel,
