@@ -10,7 +10,7 @@
 //! carrying the causing event's identity in its metadata:
 //!
 //! * [`CAUSATION_ID`] — the id of the event whose receiver returned it;
-//! * [`CORRELATION_ID`](crate::middleware::CORRELATION_ID) — the cause's
+//! * [`CORRELATION_ID`] — the cause's
 //!   own correlation id if it has one, else the cause's id: the id of the
 //!   event that started the chain.
 //!

@@ -251,9 +251,16 @@ impl Raw {
     }
 }
 
-/// Whether the recent view is on. Relaxed: read only under `RECENT`'s
-/// lock, to keep the observer registration in step with the capacity.
+/// Whether the recent view is on. Relaxed: read and written only under
+/// [`RECENT_CONFIG`], which keeps the observer registration in step with
+/// the capacity.
 static RECENT_ON: AtomicBool = AtomicBool::new(false);
+
+/// Serialises [`set_recent_capacity`]. Lock order: `RECENT_CONFIG`, then
+/// the observers' lock or `RECENT`, never both of those at once: an emit
+/// holds the observers' lock while it records into `RECENT`, so holding
+/// `RECENT` while registering would deadlock against it.
+static RECENT_CONFIG: Mutex<()> = Mutex::new(());
 
 static RECENT: Mutex<Ring<Arc<dyn Erased>>> = Mutex::new(Ring::new(0));
 
@@ -274,17 +281,19 @@ impl Observer for Recent {
 /// makes every emit build one.
 pub fn set_recent_capacity(capacity: usize) {
     static RECENT_OBSERVER: Recent = Recent;
-    let dropped = {
-        let mut ring = RECENT.locked();
-        let was_on = RECENT_ON.swap(capacity > 0, Ordering::Relaxed);
-        match (was_on, capacity > 0) {
-            (false, true) => observe::add_observer(&RECENT_OBSERVER),
-            (true, false) => observe::remove_observer(&RECENT_OBSERVER),
-            _ => {}
-        }
-        ring.set_capacity(capacity)
-    };
+    let _config = RECENT_CONFIG.locked();
+    let was_on = RECENT_ON.swap(capacity > 0, Ordering::Relaxed);
+    if was_on && capacity == 0 {
+        // Off: no new envelope is recorded once this returns...
+        observe::remove_observer(&RECENT_OBSERVER);
+    }
+    // ...so the ring is freed here and stays empty (one recorded by an
+    // emit already past the observers' lock evicts at once: capacity 0).
+    let dropped = RECENT.locked().set_capacity(capacity);
     drop(dropped);
+    if !was_on && capacity > 0 {
+        observe::add_observer(&RECENT_OBSERVER);
+    }
 }
 
 /// The bound of the recent-events view (0: off).

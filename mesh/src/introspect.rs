@@ -384,6 +384,53 @@ impl Topology {
     }
 }
 
+/// Reads a [`topology`] and publishes it through the `metrics` facade
+/// (feature `metrics`): call it on the schedule your exporter scrapes at.
+/// Pull, not push: nothing is recorded on the emit path, and no metric
+/// handle is looked up per emit.
+///
+/// Per signal (label `signal`): counters `mesh_emits_total` (while
+/// counting is on, see [`set_stats`]) and `mesh_receiver_failures_total`;
+/// gauges `mesh_receivers` and `mesh_history_events`. Per queued receiver
+/// (labels `signal`, `receiver`): gauges `mesh_queue_length`,
+/// `mesh_queue_capacity`, `mesh_queue_lag`, `mesh_queue_high_water`;
+/// counters `mesh_queue_offered_total`, `mesh_queue_processed_total`,
+/// `mesh_queue_dropped_total`, `mesh_queue_rejected_total`.
+#[cfg(feature = "metrics")]
+pub fn record_metrics() {
+    topology().record_metrics();
+}
+
+#[cfg(feature = "metrics")]
+impl Topology {
+    /// Publishes this snapshot through the `metrics` facade (see
+    /// [`record_metrics`]).
+    pub fn record_metrics(&self) {
+        for s in &self.signals {
+            let signal = s.name;
+            if s.emits > 0 || stats_enabled() {
+                metrics::counter!("mesh_emits_total", "signal" => signal).absolute(s.emits);
+            }
+            metrics::counter!("mesh_receiver_failures_total", "signal" => signal)
+                .absolute(s.failures);
+            metrics::gauge!("mesh_receivers", "signal" => signal).set(s.receivers.len() as f64);
+            metrics::gauge!("mesh_history_events", "signal" => signal).set(s.history_len as f64);
+            for r in &s.receivers {
+                let ReceiverKind::Queued { stats, .. } = &r.kind else { continue };
+                let labels = [("signal", signal.to_owned()), ("receiver", r.name.to_string())];
+                metrics::gauge!("mesh_queue_length", &labels).set(stats.len as f64);
+                metrics::gauge!("mesh_queue_capacity", &labels).set(stats.capacity as f64);
+                metrics::gauge!("mesh_queue_lag", &labels).set(stats.lag() as f64);
+                metrics::gauge!("mesh_queue_high_water", &labels).set(stats.high_water as f64);
+                metrics::counter!("mesh_queue_offered_total", &labels).absolute(stats.offered);
+                metrics::counter!("mesh_queue_processed_total", &labels).absolute(stats.processed);
+                metrics::counter!("mesh_queue_dropped_total", &labels).absolute(stats.dropped);
+                metrics::counter!("mesh_queue_rejected_total", &labels).absolute(stats.rejected);
+            }
+        }
+    }
+}
+
 fn pattern_index(patterns: &[(&str, &str)], pattern: &str, name: &str) -> usize {
     patterns.iter().position(|&(p, n)| p == pattern && n == name).unwrap_or(0)
 }
