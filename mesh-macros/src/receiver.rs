@@ -272,6 +272,20 @@ fn envelope_payload(arg: &Type) -> Option<&Type> {
     }
 }
 
+/// The local function through which a receiver's result is converted:
+/// a wrong return type (an error that is not `Display`) is reported on
+/// the return type, by its bound.
+fn result_helper(krate: &TokenStream) -> TokenStream {
+    quote! {
+        #[inline(always)]
+        fn __mesh_result<R: #krate::ReceiverResult>(
+            result: R,
+        ) -> ::core::result::Result<(), #krate::__private::Failure> {
+            #krate::__private::failure(result)
+        }
+    }
+}
+
 /// Whether the argument is written `AnyEvent` (any path ending in it).
 fn is_any_event(arg: &Type) -> bool {
     matches!(arg, Type::Path(p) if p.qself.is_none()
@@ -300,6 +314,7 @@ fn name_and_source(ident: &syn::Ident, args: &Args) -> (TokenStream, TokenStream
 /// `Send + Sync + 'static` type: runtime signals need no `#[signal]`).
 fn expand_pattern(spec: &Spec<'_>, args: &Args, pattern: &LitStr) -> TokenStream {
     let krate = krate::resolve(args.krate.clone());
+    let result_helper = result_helper(&krate);
     let ident = &spec.func.sig.ident;
     let arg = spec.arg;
     let priority = args.priority;
@@ -336,12 +351,7 @@ fn expand_pattern(spec: &Spec<'_>, args: &Args, pattern: &LitStr) -> TokenStream
             fn __mesh_pattern() -> #krate::__private::PatternReceiver {
                 #make
             }
-            #[inline(always)]
-            fn __mesh_result<R: #krate::ReceiverResult>(
-                result: R,
-            ) -> ::core::result::Result<(), #krate::__private::Failure> {
-                #krate::__private::failure(result)
-            }
+            #result_helper
             #krate::__private::inventory::submit! {
                 #krate::__private::StaticPattern {
                     pattern: #pattern,
@@ -357,6 +367,7 @@ fn expand_pattern(spec: &Spec<'_>, args: &Args, pattern: &LitStr) -> TokenStream
 
 fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
     let krate = krate::resolve(args.krate.clone());
+    let result_helper = result_helper(&krate);
     let ident = &spec.func.sig.ident;
     let arg = spec.arg;
     let priority = args.priority;
@@ -445,12 +456,7 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
             fn __mesh_event_id<P: #krate::EventType>() -> ::core::any::TypeId {
                 ::core::any::TypeId::of::<P>()
             }
-            #[inline(always)]
-            fn __mesh_result<R: #krate::ReceiverResult>(
-                result: R,
-            ) -> ::core::result::Result<(), #krate::__private::Failure> {
-                #krate::__private::failure(result)
-            }
+            #result_helper
             #krate::__private::inventory::submit! {
                 #krate::__private::StaticReceiver {
                     event: #event_id,
