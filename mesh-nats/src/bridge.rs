@@ -841,7 +841,7 @@ impl Inner {
         let id = message
             .headers
             .as_ref()
-            .and_then(|h| h.get(wire::MSG_ID))
+            .and_then(|h| h.get(wire::header(wire::MSG_ID)))
             .and_then(|v| uuid::Uuid::try_parse(v.as_str()).ok());
         if let Some(id) = id {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

@@ -214,21 +214,21 @@ impl Captured {
         }
         let mut headers = HeaderMap::new();
         let mut id = Uuid::encode_buffer();
-        headers.insert(names::MSG_ID.clone(), &*self.id.hyphenated().encode_lower(&mut id));
-        headers.insert(names::VERSION.clone(), WIRE_VERSION);
-        headers.insert(names::ORIGIN.clone(), node);
-        headers.insert(names::SEQ.clone(), seq.to_string());
-        headers.insert(names::TIMESTAMP.clone(), rfc3339::format(self.timestamp));
-        headers.insert(names::TYPE.clone(), self.type_name);
-        headers.insert(names::CONTENT_TYPE.clone(), codec.content_type());
+        headers.insert(header(MSG_ID), &*self.id.hyphenated().encode_lower(&mut id));
+        headers.insert(header(VERSION), WIRE_VERSION);
+        headers.insert(header(ORIGIN), node);
+        headers.insert(header(SEQ), seq.to_string());
+        headers.insert(header(TIMESTAMP), rfc3339::format(self.timestamp));
+        headers.insert(header(TYPE), self.type_name);
+        headers.insert(header(CONTENT_TYPE), codec.content_type());
         if let Some(source) = &self.source {
-            headers.insert(names::SOURCE.clone(), source.as_str());
+            headers.insert(header(SOURCE), source.as_str());
         }
         if !self.metadata.is_empty() {
             let map: serde_json::Map<String, serde_json::Value> =
                 self.metadata.iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
             // JSON escapes line breaks: the value is one header line.
-            headers.insert(names::METADATA.clone(), serde_json::Value::Object(map).to_string());
+            headers.insert(header(METADATA), serde_json::Value::Object(map).to_string());
         }
         let mut subject = String::with_capacity(prefix.len() + 1 + self.name.len());
         subject.push_str(prefix);
@@ -238,19 +238,11 @@ impl Captured {
     }
 }
 
-/// Header names, made once.
-mod names {
-    use async_nats::header::HeaderName;
-
-    pub(super) static MSG_ID: HeaderName = HeaderName::from_static(super::MSG_ID);
-    pub(super) static VERSION: HeaderName = HeaderName::from_static(super::VERSION);
-    pub(super) static ORIGIN: HeaderName = HeaderName::from_static(super::ORIGIN);
-    pub(super) static SEQ: HeaderName = HeaderName::from_static(super::SEQ);
-    pub(super) static TIMESTAMP: HeaderName = HeaderName::from_static(super::TIMESTAMP);
-    pub(super) static SOURCE: HeaderName = HeaderName::from_static(super::SOURCE);
-    pub(super) static TYPE: HeaderName = HeaderName::from_static(super::TYPE);
-    pub(super) static METADATA: HeaderName = HeaderName::from_static(super::METADATA);
-    pub(super) static CONTENT_TYPE: HeaderName = HeaderName::from_static(super::CONTENT_TYPE);
+/// A header name from one of this module's constants: no validation and
+/// no allocation (a name given as text is checked and, for these custom
+/// headers, copied on every use).
+pub(crate) fn header(h: &'static str) -> async_nats::header::HeaderName {
+    async_nats::header::HeaderName::from_static(h)
 }
 
 /// Takes a local event for the wire: its payload as a value and its
@@ -338,7 +330,7 @@ pub fn decode(
         .ok_or_else(|| WireError::Subject(cut(subject)))?;
     let empty = HeaderMap::new();
     let headers = headers.unwrap_or(&empty);
-    let get = |h: &'static str| headers.get(h).map(|v| v.as_str());
+    let get = |h: &'static str| headers.get(header(h)).map(|v| v.as_str());
     let need = |h: &'static str| get(h).ok_or(WireError::MissingHeader(h));
     let bad =
         |header: &'static str, value: &str| WireError::BadHeader { header, value: cut(value) };
