@@ -324,7 +324,13 @@ fn expand_pattern(spec: &Spec<'_>, args: &Args, pattern: &LitStr) -> TokenStream
         ReturnType::Default => (quote!(()), ident.span()),
     };
     let result = quote_spanned!(ret_span=> __mesh_result::<#ret_ty>);
-    let make = if is_any_event(arg) {
+    let effects = matches!(&spec.func.sig.output, ReturnType::Type(_, ty) if returns_effects(ty));
+    let make = if is_any_event(arg) && effects {
+        // Effects are performed with the causing event: the result is kept.
+        quote! {
+            #krate::__private::any_pattern(|ev: &#arg| #ident(ev))
+        }
+    } else if is_any_event(arg) {
         quote! {
             #krate::__private::any_pattern(|ev: &#arg| #result(#ident(ev)))
         }
@@ -336,6 +342,9 @@ fn expand_pattern(spec: &Spec<'_>, args: &Args, pattern: &LitStr) -> TokenStream
         };
         let receiver = match &spec.func.sig.output {
             ReturnType::Default => quote!((|arg: &#arg| #ident(arg)) as fn(&#arg)),
+            ReturnType::Type(_, ty) if effects => {
+                quote!((|arg: &#arg| #ident(arg)) as fn(&#arg) -> #ty)
+            }
             ReturnType::Type(..) => quote! {
                 (|arg: &#arg| #result(#ident(arg)))
                     as fn(&#arg) -> ::core::result::Result<(), #krate::__private::Failure>
@@ -418,6 +427,15 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
         // An async receiver gets the shared envelope and owns it while its
         // future runs; its argument is borrowed from it.
         Some(_) => {
+            let call = quote! {
+                #ident(<#arg as #krate::__private::ReceiverArg>::from_event(&ev)).await
+            };
+            // Effects are kept for the driver, which performs them with
+            // the event as their cause.
+            let awaited = match &spec.func.sig.output {
+                ReturnType::Type(_, ty) if returns_effects(ty) => call,
+                _ => quote!(#result(#call)),
+            };
             let capacity = args.queue.map_or(1024, |q| q.0);
             let overflow = match args.overflow.as_ref().map(|o| o.0.as_str()) {
                 None | Some("drop_oldest") => quote!(DropOldest),
@@ -427,7 +445,7 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
                 Some(_) => quote!(Block { timeout: ::core::option::Option::None }),
             };
             quote! {
-                #krate::__private::connect_static_async::<#payload_at_arg, #arg, _, _>(
+                #krate::__private::connect_static_async::<#payload_at_arg, #arg, _, _, _>(
                     signal,
                     options,
                     #krate::__private::AsyncQueue {
@@ -435,9 +453,7 @@ fn expand(spec: &Spec<'_>, args: &Args) -> TokenStream {
                         overflow: #krate::delivery::Overflow::#overflow,
                     },
                     |ev: ::std::sync::Arc<#krate::Event<#payload_at_arg>>| async move {
-                        #result(#ident(
-                            <#arg as #krate::__private::ReceiverArg>::from_event(&ev)
-                        ).await)
+                        #awaited
                     },
                 )
             }

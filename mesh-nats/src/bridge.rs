@@ -178,8 +178,10 @@ impl Config {
     }
 
     /// How long a durable export retries one event (with the same
-    /// `Nats-Msg-Id`, so the stream stores it once) before reporting it
-    /// lost; default 60 s. Events behind it wait in the export queue.
+    /// `Nats-Msg-Id`, so the stream stores it once: keep it within the
+    /// stream's duplicate window, 2 minutes for a stream the bridge made)
+    /// before reporting it lost; default 60 s. Events behind it wait in
+    /// the export queue.
     pub fn retry_for(mut self, duration: Duration) -> Self {
         self.retry_for = duration;
         self
@@ -373,6 +375,8 @@ struct Counters {
     reconnects: AtomicU64,
     retried: AtomicU64,
     duplicates: AtomicU64,
+    /// Whether the client reported its first connect yet.
+    connected_once: std::sync::atomic::AtomicBool,
 }
 
 /// Adds `n`. `Relaxed`: each counter is read on its own and publishes
@@ -383,9 +387,9 @@ fn add(counter: &AtomicU64, n: u64) {
 
 /// What the publishing task is asked to do, in order.
 enum Cmd {
-    /// Encode with this publish sequence and publish; `durable`: to the
-    /// stream, retried until acknowledged.
-    Publish(wire::Captured, u64, bool),
+    /// Number, encode and publish; `durable`: to the stream, retried
+    /// until acknowledged.
+    Publish(wire::Captured, bool),
     /// Reply once everything queued before it is flushed to the server.
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -398,6 +402,9 @@ struct Track {
     missing: BTreeSet<u64>,
 }
 
+/// At most this many (origin, name) sequences followed at once.
+const TRACKS_KEPT: usize = 16_384;
+
 /// At most this many skipped `seq`s remembered per (origin, name).
 const MISSING_KEPT: usize = 4096;
 
@@ -409,13 +416,11 @@ struct Inner {
     exports: Mutex<Vec<Pattern>>,
     imports: Mutex<Vec<Pattern>>,
     tracks: Mutex<HashMap<(String, String), Track>>,
-    /// The last publish sequence of each exported signal name.
-    seqs: Mutex<HashMap<&'static str, u64>>,
-    /// Ids a durable import dispatched, oldest first (bounded by
-    /// `Config::dedup_window`).
-    seen: Mutex<Seen>,
 }
 
+/// Ids one durable import dispatched, oldest first (bounded by
+/// `Config::dedup_window`): each import has its own, so a new import
+/// replays what an earlier one already delivered.
 #[derive(Default)]
 struct Seen {
     ids: std::collections::HashSet<uuid::Uuid>,
@@ -480,8 +485,6 @@ impl Bridge {
                 exports: Mutex::default(),
                 imports: Mutex::default(),
                 tracks: Mutex::default(),
-                seqs: Mutex::default(),
-                seen: Mutex::default(),
             }),
         })
     }
@@ -668,11 +671,12 @@ impl Bridge {
         };
         let inner = self.inner.clone();
         let task = tokio::spawn(async move {
+            let mut seen = Seen::default();
             while let Some(next) = messages.next().await {
                 // Errors (missed heartbeats while the server is away) are
                 // reported by the client's events; the stream recovers.
                 let Ok(message) = next else { continue };
-                inner.import_checked(&message.message);
+                inner.import_checked(&message.message, &mut seen);
                 // Acknowledged after dispatch (a bad message too: it would
                 // fail again); a lost ack means a redelivery, which the id
                 // check drops.
@@ -783,6 +787,11 @@ fn release(list: &Mutex<Vec<Pattern>>, pattern: &Pattern) {
 impl Inner {
     /// An export's receiver: runs in the emit, never waits.
     fn export_one(&self, ev: &AnyEvent<'_>, durable: bool) {
+        if ev.name().starts_with("mesh.nats.") {
+            // The bridge's own reports: exporting them would report the
+            // failure to export them, without end.
+            return;
+        }
         if ev.metadata().contains_key(ORIGIN_KEY) {
             add(&self.counters.not_reexported, 1);
             return;
@@ -802,18 +811,11 @@ impl Inner {
                 return;
             }
         };
-        // Numbering and queueing under one lock: the queue holds each
-        // subject's events in sequence order, and an event the queue
-        // refuses takes no number (the exporter reports that loss).
-        let sent = {
-            let mut seqs = self.seqs.lock().unwrap_or_else(|e| e.into_inner());
-            let next = seqs.get(ev.name()).copied().unwrap_or(0) + 1;
-            let sent = self.queue.try_send(Cmd::Publish(captured, next, durable));
-            if sent.is_ok() {
-                seqs.insert(ev.name(), next);
-            }
-            sent
-        };
+        // Numbered by the publishing task, in queue order: an event the
+        // queue refuses, or that fails to encode, takes no number (the
+        // exporter reports it), so an importer's gap means a loss after
+        // the event left this bridge.
+        let sent = self.queue.try_send(Cmd::Publish(captured, durable));
         match sent {
             Ok(()) => {}
             Err(e) => {
@@ -837,16 +839,14 @@ impl Inner {
 
     /// A durable import's step: [`import_one`](Self::import_one) unless
     /// the event id was dispatched already.
-    fn import_checked(&self, message: &async_nats::Message) {
+    fn import_checked(&self, message: &async_nats::Message, seen: &mut Seen) {
         let id = message
             .headers
             .as_ref()
             .and_then(|h| h.get(wire::header(wire::MSG_ID)))
             .and_then(|v| uuid::Uuid::try_parse(v.as_str()).ok());
         if let Some(id) = id {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if !seen.ids.insert(id) {
-                drop(seen);
                 add(&self.counters.duplicates, 1);
                 return;
             }
@@ -909,9 +909,16 @@ impl Inner {
         let mut lost = 0;
         {
             let mut tracks = self.tracks.lock().unwrap_or_else(|e| e.into_inner());
+            if tracks.len() >= TRACKS_KEPT
+                && !tracks.contains_key(&(origin.to_owned(), name.to_owned()))
+            {
+                // Bounded against origins that come and go (or a hostile
+                // publisher): counting starts over for all of them.
+                tracks.clear();
+            }
             let track = tracks.entry((origin.to_owned(), name.to_owned())).or_default();
             if track.next == 0 || seq == track.next {
-                track.next = seq + 1;
+                track.next = seq.saturating_add(1);
             } else if seq > track.next {
                 lost = seq - track.next;
                 for missing in track.next..seq {
@@ -920,13 +927,13 @@ impl Inner {
                     }
                     track.missing.insert(missing);
                 }
-                track.next = seq + 1;
+                track.next = seq.saturating_add(1);
             } else if track.missing.remove(&seq) {
                 add(&self.counters.late, 1);
             } else {
                 // Behind and not missed: the origin started over (same
                 // node id, new process): follow it.
-                track.next = seq + 1;
+                track.next = seq.saturating_add(1);
                 track.missing.clear();
             }
         }
@@ -945,7 +952,10 @@ impl Inner {
 fn on_client_event(node: &str, counters: &Counters, event: &async_nats::Event) {
     match event {
         async_nats::Event::Disconnected => add(&counters.disconnects, 1),
-        async_nats::Event::Connected => add(&counters.reconnects, 1),
+        // The first connect is reported too: only later ones count.
+        async_nats::Event::Connected if counters.connected_once.swap(true, Ordering::Relaxed) => {
+            add(&counters.reconnects, 1)
+        }
         async_nats::Event::SlowConsumer(sid) => {
             add(&counters.slow_consumer, 1);
             report::lost().emit(Lost {
@@ -967,15 +977,21 @@ async fn publish_loop(
     config: Config,
 ) {
     let retry_for = config.retry_for;
+    // The publish sequence of each subject (see `wire::SEQ`).
+    let mut seqs: HashMap<&'static str, u64> = HashMap::new();
     let mut js = async_nats::jetstream::new(client.clone());
     // An acknowledgement not back in 2 s is retried (same id: stored once).
     js.set_timeout(Duration::from_secs(2));
     while let Some(cmd) = rx.recv().await {
         match cmd {
-            Cmd::Publish(captured, seq, durable) => {
+            Cmd::Publish(captured, durable) => {
                 let c = &config;
+                let seq = seqs.get(captured.name()).copied().unwrap_or(0) + 1;
                 let out = match captured.encode(&c.prefix, &c.node, seq, &*c.codec, c.max_body) {
-                    Ok(out) => out,
+                    Ok(out) => {
+                        seqs.insert(captured.name(), seq);
+                        out
+                    }
                     Err(reason) => {
                         add(&counters.export_rejected, 1);
                         report::rejected().emit(Rejected {
@@ -1044,17 +1060,21 @@ async fn publish_durable(
     }
 }
 
-/// Flushes the client and waits for the server to answer after what was
-/// written: the client's `flush` only writes to the socket, so a request
-/// to a subject nobody serves follows it (the server answers "no
-/// responders" once it has processed everything before it on this
-/// connection).
+/// Flushes the client and waits until the server has processed what was
+/// written before: the client's `flush` only writes to the socket, so a
+/// message to an inbox of the bridge's own follows, and the wait is for
+/// the server to deliver it back. (Not a request: a subscriber to `>`
+/// elsewhere would stop "no responders" from coming back.) Needs the
+/// client's echo, on by default.
 async fn round_trip(client: &async_nats::Client) -> Result<(), String> {
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await.map_err(|e| e.to_string())?;
+    client.publish(inbox, bytes::Bytes::new()).await.map_err(|e| e.to_string())?;
     client.flush().await.map_err(|e| e.to_string())?;
-    match client.request("_INBOX.mesh-nats.round-trip", bytes::Bytes::new()).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
-        Err(e) => Err(e.to_string()),
+    match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("the connection closed".to_owned()),
+        Err(_) => Err("no answer from the server in 10 s (is the client's echo off?)".to_owned()),
     }
 }
 

@@ -50,9 +50,9 @@ pub enum LossReason {
     /// The client dropped messages for a subscription that fell behind
     /// (`count` is the number of reports, at least one per burst).
     SlowConsumer,
-    /// An importer saw an origin's publish sequence (`Mesh-Seq`) jump: the events between never
-    /// arrived (an upper bound when the origin emits one signal from
-    /// several threads at once: see [`late`](crate::Stats::late)).
+    /// An importer saw an origin's publish sequence (`Mesh-Seq`) jump:
+    /// the events between never arrived (one that arrives after all is
+    /// counted [`late`](crate::Stats::late)).
     Gap,
 }
 

@@ -28,8 +28,8 @@ pub const VERSION: &str = "Mesh-Wire";
 /// Header: the node that first published the event.
 pub const ORIGIN: &str = "Mesh-Origin";
 /// Header: the origin's publish sequence for the subject: 1, 2, 3, …
-/// per (origin, subject), assigned when the event is queued for
-/// publishing, so a jump means messages lost after they left the origin.
+/// per (origin, subject), assigned by the origin's publishing task as it
+/// sends, so a jump means messages lost after they left the origin.
 pub const SEQ: &str = "Mesh-Seq";
 /// Header: when the event was created, RFC 3339.
 pub const TIMESTAMP: &str = "Mesh-Timestamp";

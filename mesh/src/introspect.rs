@@ -67,8 +67,10 @@ pub struct SignalNode {
     /// Installed middleware.
     pub middleware: usize,
     /// Emits counted while counting was on ([`set_stats`]); 0 if never.
-    /// Emits that find no receiver and nothing else to do return before
-    /// counting (one load, as with counting off).
+    /// `emit`, `emit_from` and `Publisher::emit` calls that find no
+    /// receiver and nothing else to do return before counting (one load,
+    /// as with counting off); `emit_event`, `try_emit`, `emit_async` and
+    /// `emit_and_wait` are counted either way.
     pub emits: u64,
     /// Its receivers, in dispatch order.
     pub receivers: Vec<ReceiverNode>,

@@ -198,6 +198,8 @@ pub fn failed() -> &'static Signal<ReceiverFailed> {
 /// let dropped = mesh::meta::extension::<Dropped>("mesh.example.dropped").unwrap();
 /// assert_eq!(dropped.name(), "mesh.example.dropped");
 /// assert!(mesh::meta::extension::<Dropped>("example.dropped").is_err());
+/// // The built-ins' names are not an extension's to take.
+/// assert!(mesh::meta::extension::<Dropped>("mesh.receiver.failed").is_err());
 /// ```
 pub fn extension<T: Send + Sync + 'static>(
     name: &str,

@@ -38,9 +38,10 @@ inventory::collect!(StaticReceiver);
 pub use crate::registry::{PatternReceiver, StaticPattern};
 
 /// A pattern receiver taking [`AnyEvent`](crate::AnyEvent).
-pub fn any_pattern<F>(f: F) -> PatternReceiver
+pub fn any_pattern<R, F>(f: F) -> PatternReceiver
 where
-    F: Fn(&crate::AnyEvent<'_>) -> Result<(), Failure> + Send + Sync + 'static,
+    R: ReceiverResult,
+    F: Fn(&crate::AnyEvent<'_>) -> R + Send + Sync + 'static,
 {
     PatternReceiver::any(f)
 }
@@ -368,7 +369,7 @@ pub struct AsyncQueue {
 /// receiver's argument, `&P` or `&Event<P>`) to `signal` if it is a
 /// `Signal<P>`, quietly, and hands its driver to the spawner
 /// ([`delivery::set_spawner`](crate::delivery::set_spawner)).
-pub fn connect_static_async<P, A, F, Fut>(
+pub fn connect_static_async<P, A, F, Fut, R>(
     signal: &dyn Any,
     options: ConnectOptions,
     queue: AsyncQueue,
@@ -378,12 +379,14 @@ where
     P: Send + Sync + 'static,
     A: ReceiverArg<Payload = P> + ?Sized,
     F: Fn(Arc<crate::Event<P>>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), Failure>> + Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+    R: ReceiverResult,
 {
     let signal = signal.downcast_ref::<Signal<P>>()?;
     let mut q =
         crate::delivery::Queue::bounded(queue.capacity).overflow(queue.overflow).options(options);
-    if A::PAYLOAD_ONLY {
+    // A receiver returning effects needs the event's id (its cause).
+    if A::PAYLOAD_ONLY && !R::NEEDS_ENVELOPE {
         q = q.payload_only();
     }
     let (_handle, driver, info) = signal.connect_async_with(q, f, false);

@@ -199,8 +199,10 @@ impl<T: Send + Sync + 'static> Signal<T> {
         #[cfg(feature = "tracing")]
         let span_name = name.clone();
         let run: Run<T> = Box::new(move |event| {
-            // Effects are correlated with the event: kept only for them.
-            let cause = R::NEEDS_ENVELOPE.then(|| event.clone());
+            // Effects are correlated with the event: kept only for them,
+            // and only a real envelope (a payload-only queue's is bare:
+            // the nil id).
+            let cause = R::NEEDS_ENVELOPE.then(|| event.clone()).filter(|e| !e.id.is_nil());
             #[cfg(feature = "tracing")]
             let span = tracing::debug_span!(
                 target: "mesh",

@@ -515,6 +515,10 @@ pub(crate) fn register_meta<T: Send + Sync + 'static>(
     if !full.starts_with("mesh.") {
         return Err(RegistryError::NotMeta { name: full.to_owned() });
     }
+    if full.starts_with("mesh.receiver.") {
+        // The built-ins' own: an extension cannot emit on them.
+        return Err(RegistryError::Reserved { name: full.to_owned() });
+    }
     let (signal, announce) = register_any(full, SignalConfig::new(), true, &mut false)?;
     announce.run();
     Ok(signal)
