@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mesh::Signal;
 use mesh::delivery::{self, Queue, Task};
 use mesh::effects::{CAUSATION_ID, Effects};
 use mesh::prelude::*;
-use mesh::Signal;
 use mesh_test_support::block_on;
 
 #[signal(name = "fxr.pin")]
