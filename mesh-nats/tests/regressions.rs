@@ -6,29 +6,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use mesh::prelude::*;
-use mesh::{Event, Signal};
 use mesh_nats::wire;
-use mesh_nats::{Bridge, Config, Durable, ORIGIN_KEY, Start};
+use mesh_nats::{Bridge, Config, Durable, Start};
 
-use common::{Server, eventually};
+use common::{Server, eventually, imported_log};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn imported_log(signal: &Signal<u64>) -> (Arc<Mutex<Vec<u64>>>, mesh::Connection) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    let connection = signal.connect(move |ev: &Event<u64>| {
-        if ev.metadata.get(ORIGIN_KEY) == Some("a") {
-            sink.lock().unwrap().push(ev.data);
-        }
-    });
-    (log, connection)
-}
 
 async fn pair(server: &Server, prefix: &str, a: Config) -> (Bridge, Bridge) {
     let _ = prefix;

@@ -33,3 +33,19 @@ pub async fn round_trip(client: &async_nats::Client) {
         ),
     }
 }
+
+/// The payloads of events imported from node `a` on `signal`, in arrival
+/// order (an imported event lands on the same local signal as the
+/// original, so only those carrying origin `a` count).
+pub fn imported_log(
+    signal: &mesh::Signal<u64>,
+) -> (std::sync::Arc<std::sync::Mutex<Vec<u64>>>, mesh::Connection) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let connection = signal.connect(move |ev: &mesh::Event<u64>| {
+        if ev.metadata.get(mesh_nats::ORIGIN_KEY) == Some("a") {
+            sink.lock().unwrap().push(ev.data);
+        }
+    });
+    (log, connection)
+}
