@@ -8,7 +8,7 @@
 //! `.venv-nats/` at the workspace root. A missing server is a panic with
 //! the command that installs it: never a silent skip.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -38,10 +38,6 @@ pub fn binary() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
-}
-
 impl Server {
     /// A server with JetStream on.
     pub fn start() -> Server {
@@ -56,10 +52,10 @@ impl Server {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir).expect("a temporary store directory");
+        std::fs::create_dir_all(dir.join("ports")).expect("a temporary store directory");
         let mut server = Server {
             child: None,
-            port: free_port(),
+            port: 0,
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -67,20 +63,60 @@ impl Server {
         server
     }
 
+    /// Starts the server: on a port it picks itself (told through its
+    /// ports file: probing for a free port and handing it over races with
+    /// other tests doing the same), or, restarting, on the port it had.
     fn run(&mut self) {
-        let child = Command::new(binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(&self.dir)
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {}", self.port);
-            std::thread::sleep(Duration::from_millis(20));
+        loop {
+            let port = if self.port == 0 { "-1".to_owned() } else { self.port.to_string() };
+            let mut child = Command::new(binary())
+                .args(["-a", "127.0.0.1", "-p", &port, "-js", "--ports_file_dir"])
+                .arg(self.dir.join("ports"))
+                .arg("-sd")
+                .arg(&self.dir)
+                .args(&self.args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server starts");
+            // `<executable name>_<pid>.ports`.
+            let suffix = format!("_{}.ports", child.id());
+            let ports_dir = self.dir.join("ports");
+            let read_port = || {
+                std::fs::read_dir(&ports_dir)
+                    .ok()?
+                    .flatten()
+                    .find(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+                    .and_then(|e| std::fs::read_to_string(e.path()).ok())
+                    .and_then(|t| port_in(&t))
+            };
+            // Ready once it wrote its ports file and still runs (a server
+            // that could not bind its port exits instead).
+            let listening = loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break None;
+                }
+                if let Some(port) = read_port() {
+                    if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                        break Some(port);
+                    }
+                }
+                assert!(Instant::now() < deadline, "nats-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            match listening {
+                Some(port) => {
+                    self.port = port;
+                    self.child = Some(child);
+                    return;
+                }
+                // The old port was taken meanwhile: try again.
+                None => {
+                    assert!(Instant::now() < deadline, "nats-server could not bind {}", self.port);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
     }
 
@@ -102,6 +138,13 @@ impl Server {
         self.kill();
         self.run();
     }
+}
+
+/// The client port in a ports file: `{"nats":["nats://127.0.0.1:40983"]}`.
+fn port_in(text: &str) -> Option<u16> {
+    let after = &text[text.find("nats://")? + "nats://".len()..];
+    let digits = after[after.find(':')? + 1..].split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
 }
 
 impl Drop for Server {
