@@ -564,20 +564,14 @@ impl PatternReceiver {
     pub(crate) fn any<R: ReceiverResult>(
         f: impl Fn(&AnyEvent<'_>) -> R + Send + Sync + 'static,
     ) -> Self {
-        PatternReceiver(Kind::Any(Arc::new(
-            move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| {
-                report(f(ev).finish(Some(ev)), cell)
-            },
-        )))
+        PatternReceiver(Kind::Any(Arc::new(any_call(f))))
     }
 
     /// `handler` on every matching signal of payload type `T`.
     pub(crate) fn typed<T: Send + Sync + 'static, H: Handler<T>>(handler: H) -> Self {
         let handler = Arc::new(handler);
         PatternReceiver(Kind::Typed(Box::new(move |signal, options, name| {
-            let signal = signal.downcast::<T>()?;
-            let shared = Shared { handler: handler.clone(), gate: None };
-            Some(signal.connect_handler(shared, options, name, false))
+            attach_typed(signal, &handler, None, options, name)
         })))
     }
 }
@@ -669,9 +663,15 @@ fn any_subscription_of<R: ReceiverResult>(
     default_name: &'static str,
     f: impl Fn(&AnyEvent<'_>) -> R + Send + Sync + 'static,
 ) -> Connection {
-    any_subscription(pattern, options, default_name, move |_| {
-        move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| report(f(ev).finish(Some(ev)), cell)
-    })
+    any_subscription(pattern, options, default_name, move |_| any_call(f))
+}
+
+/// `f` as a pattern subscriber's call: its result [`report`]ed, effects
+/// performed with the event as their cause.
+fn any_call<R: ReceiverResult>(
+    f: impl Fn(&AnyEvent<'_>) -> R + Send + Sync + 'static,
+) -> impl Fn(&AnyEvent<'_>, &Cell<Option<String>>) -> Status + Send + Sync + 'static {
+    move |ev: &AnyEvent<'_>, cell: &Cell<Option<String>>| report(f(ev).finish(Some(ev)), cell)
 }
 
 /// An [`AnyEvent`] subscription whose call `make` builds from a weak
@@ -900,11 +900,22 @@ fn typed_subscription<T: Send + Sync + 'static, H: Handler<T>>(
         let gate =
             once.then(|| Arc::new(Gate { fired: AtomicBool::new(false), sub: weak.clone() }));
         Box::new(move |signal: &SignalRef| {
-            let signal = signal.downcast::<T>()?;
-            let shared = Shared { handler: handler.clone(), gate: gate.clone() };
-            Some(signal.connect_handler(shared, options.clone(), default_name, false))
+            attach_typed(signal, &handler, gate.clone(), options.clone(), default_name)
         })
     })
+}
+
+/// Attaches a typed subscription's shared `handler` to `signal` if its
+/// payload type is `T`, quietly (the caller announces it).
+fn attach_typed<T: Send + Sync + 'static, H: Handler<T>>(
+    signal: &SignalRef,
+    handler: &Arc<H>,
+    gate: Option<Arc<Gate>>,
+    options: ConnectOptions,
+    name: &'static str,
+) -> Option<(Connection, Option<ReceiverInfo>)> {
+    let signal = signal.downcast::<T>()?;
+    Some(signal.connect_handler(Shared { handler: handler.clone(), gate }, options, name, false))
 }
 
 fn type_name_of<F>(_: &F) -> &'static str {
