@@ -193,6 +193,20 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
             fn with_signal<__MeshR>(
                 f: impl ::core::ops::FnOnce(&#krate::Signal<Self>) -> __MeshR,
             ) -> __MeshR {
+                Self::__mesh_static_signal().with(f)
+            }
+
+            #[doc(hidden)]
+            #[inline(always)]
+            fn __mesh_emit_bits(self) -> u128 {
+                Self::__mesh_static_signal().emit_bits(self)
+            }
+        }
+
+        impl #ident {
+            #[doc(hidden)]
+            #[inline(always)]
+            fn __mesh_static_signal() -> &'static #krate::__private::StaticSignal<Self> {
                 fn __mesh_setup(signal: &#krate::Signal<#ident>) {
                     #[allow(unused_imports)]
                     use #krate::__private::{
@@ -209,7 +223,7 @@ fn expand(spec: &Spec, krate: &TokenStream) -> TokenStream {
                 }
                 static SIGNAL: #krate::__private::StaticSignal<#ident> =
                     #krate::__private::StaticSignal::new(#config, __mesh_setup);
-                SIGNAL.with(f)
+                &SIGNAL
             }
         }
     }

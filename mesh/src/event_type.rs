@@ -76,17 +76,26 @@ pub trait EventType: Send + Sync + Sized + 'static {
     /// Emits `self` on the type's signal.
     #[inline]
     fn emit(self) -> Emitted {
+        Emitted::from_bits(self.__mesh_emit_bits())
+    }
+
+    /// [`emit`](Self::emit) as `Emitted::to_bits`. `#[signal]` replaces it
+    /// with one that tests its static signal's state with one load before
+    /// anything else. Not part of the public API.
+    #[doc(hidden)]
+    #[inline]
+    fn __mesh_emit_bits(self) -> u128 {
         // The summary crosses `with_signal` as one integer (see
         // `Core::emit_bits`).
         // One closure, so an unoptimised build keeps one copy of a large
         // payload in this frame, not one per branch.
-        Emitted::from_bits(Self::with_signal(|s| {
+        Self::with_signal(|s| {
             if size_of::<Self>() > crate::signal::LARGE_PAYLOAD {
                 s.emit(self).to_bits()
             } else {
                 s.core().emit_bits(self)
             }
-        }))
+        })
     }
 
     /// Emits `self` with a source (see [`Signal::emit_from`](crate::Signal::emit_from)).

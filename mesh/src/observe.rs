@@ -27,7 +27,7 @@
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use crate::connection::DisconnectReason;
 use crate::event::{DebugFn, Entry, Erased, Event};
@@ -51,12 +51,109 @@ pub(crate) fn work() -> bool {
 
 /// One more reason for the full path (see [`WORK`]).
 pub(crate) fn add_work() {
+    let gates = gates();
     WORK.fetch_add(1, Ordering::Relaxed);
+    regate(gates);
 }
 
 /// One reason fewer.
 pub(crate) fn sub_work() {
+    let gates = gates();
     WORK.fetch_sub(1, Ordering::Relaxed);
+    regate(gates);
+}
+
+// ----- the global gate on every signal ---------------------------------------
+//
+// The hot path of an emit reads one word of its signal: the receiver count
+// and the signal's state, which includes a `GLOBAL` bit standing for
+// "something process-wide may want this emit" (`WORK` above, or a live
+// testing scope, which decides where an event type's signal resolves). So
+// that no emit reads a process-wide static, the bit is pushed to every
+// signal when that process-wide state changes, which is rare (a recorder,
+// the recent view or global middleware installed or removed, a testing
+// scope entered or left).
+//
+// Invariant: while `GATES` is not held, every live signal's `GLOBAL` bit is
+// `Gates::on`, and `Gates::on` is `WORK > 0 || LIVE_SCOPES > 0`. Both
+// counters change only under the lock, followed by `regate` before it is
+// released; a signal is listed, with its bit set to `on`, under the lock
+// before its first handle is returned (`gate`). So an emit that
+// happens-after a change sees the bit that change set (read-write
+// coherence on the signal's word; Relaxed throughout, as the bit only gates
+// work and the full path re-reads the counters themselves).
+
+/// A signal, as the global gate sees it.
+pub(crate) trait Gated: Send + Sync {
+    /// Sets or clears the signal's `GLOBAL` bit.
+    fn set_global(&self, on: bool);
+}
+
+/// Every signal made so far (weakly), and the bit they carry.
+struct Gates {
+    signals: Vec<std::sync::Weak<dyn Gated>>,
+    /// The `GLOBAL` bit every listed signal carries.
+    on: bool,
+    /// Signals dropped since the list was last pruned: at more than half
+    /// the list, the dropped ones are pruned (their memory, kept by the
+    /// `Weak`s, is freed), so the list is at most twice the live signals.
+    dropped: usize,
+}
+
+static GATES: Mutex<Gates> = Mutex::new(Gates { signals: Vec::new(), on: false, dropped: 0 });
+
+fn gates() -> MutexGuard<'static, Gates> {
+    // No user code runs under the lock (strong handles are dropped after
+    // it is released), so a poisoned lock guards nothing broken.
+    GATES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the process-wide state wants the `GLOBAL` bit on.
+fn global() -> bool {
+    WORK.load(Ordering::Relaxed) != 0 || LIVE_SCOPES.load(Ordering::Relaxed) != 0
+}
+
+/// After a change of `WORK` or `LIVE_SCOPES` under the lock: pushes the
+/// bit to every live signal if it changed.
+fn regate(mut gates: MutexGuard<'static, Gates>) {
+    let on = global();
+    if on == gates.on {
+        return;
+    }
+    gates.on = on;
+    let mut held = Vec::with_capacity(gates.signals.len());
+    for signal in &gates.signals {
+        if let Some(signal) = signal.upgrade() {
+            signal.set_global(on);
+            held.push(signal);
+        }
+    }
+    drop(gates);
+    // A handle held here may be a signal's last: its drop (which reports
+    // its receivers' removal, user code) runs unlocked.
+    drop(held);
+}
+
+/// Lists a new signal (before any handle to it is returned) and sets its
+/// `GLOBAL` bit as every other signal's is.
+pub(crate) fn gate(signal: &Arc<impl Gated + 'static>) {
+    let mut gates = gates();
+    if gates.on {
+        signal.set_global(true);
+    }
+    let weak: std::sync::Weak<dyn Gated> = Arc::downgrade(signal) as _;
+    gates.signals.push(weak);
+}
+
+/// A signal was dropped: prunes the list once dropped signals are more
+/// than half of it.
+pub(crate) fn ungate() {
+    let mut gates = gates();
+    gates.dropped += 1;
+    if gates.dropped * 2 > gates.signals.len() {
+        gates.signals.retain(|w| w.strong_count() > 0);
+        gates.dropped = 0;
+    }
 }
 
 // ----- envelope observers ---------------------------------------------------
@@ -218,12 +315,16 @@ static SCOPES: OnceLock<&'static dyn Scopes> = OnceLock::new();
 /// Installs the scope resolver (once) and counts a live scope.
 pub(crate) fn scope_started(scopes: &'static dyn Scopes) {
     let _ = SCOPES.set(scopes);
+    let gates = gates();
     LIVE_SCOPES.fetch_add(1, Ordering::Relaxed);
+    regate(gates);
 }
 
 /// Counts a scope gone.
 pub(crate) fn scope_ended() {
+    let gates = gates();
     LIVE_SCOPES.fetch_sub(1, Ordering::Relaxed);
+    regate(gates);
 }
 
 /// The scope's signal for event type `event`, as `S`, if a scope is
@@ -259,4 +360,25 @@ fn scoped_slow<S: Clone + 'static>(
         out = signal.as_any().downcast_ref::<S>().cloned();
     });
     out
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Dropped signals are pruned from the gate list once they are more
+    /// than half of it, so the `Weak`s never keep more dead signals'
+    /// memory than there are entries for live ones (plus one).
+    #[test]
+    fn the_gate_list_prunes_dropped_signals() {
+        let signals: Vec<_> = (0..1000).map(|_| crate::Signal::<u8>::new()).collect();
+        drop(signals);
+        let gates = gates();
+        let dead = gates.signals.iter().filter(|w| w.strong_count() == 0).count();
+        assert!(
+            dead <= gates.signals.len() / 2 + 1,
+            "{dead} dropped signals still listed of {}",
+            gates.signals.len()
+        );
+    }
 }

@@ -101,6 +101,42 @@ impl<T: EventType> StaticSignal<T> {
         f(signal)
     }
 
+    /// `T::emit`, as [`Emitted::to_bits`](crate::Emitted): on the
+    /// process-wide signal, once made, one load of its state word decides
+    /// "nobody listening" and "receivers, nothing else" (a live testing
+    /// scope sets the `GLOBAL` state bit on every signal, so
+    /// neither case can skip the scope's resolution); anything else goes
+    /// through [`with`](Self::with).
+    #[inline]
+    pub fn emit_bits(&'static self, data: T) -> u128 {
+        if let Some(signal) = self.cell.get() {
+            let core = signal.core();
+            let word = core.subs.word();
+            if word == 0 {
+                return crate::Emitted::with(crate::EmitStatus::NoReceivers).to_bits();
+            }
+            if word & crate::signal::STATE == 0 && size_of::<T>() <= crate::signal::LARGE_PAYLOAD {
+                return core.emit_plain_bits(data);
+            }
+        }
+        self.emit_cold(data)
+    }
+
+    /// [`emit_bits`](Self::emit_bits) through [`with`](Self::with): first
+    /// use, a testing scope, a large payload or a signal with state.
+    #[inline(never)]
+    fn emit_cold(&'static self, data: T) -> u128 {
+        // One closure, so an unoptimised build keeps one copy of a large
+        // payload in this frame, not one per branch.
+        self.with(|s| {
+            if size_of::<T>() > crate::signal::LARGE_PAYLOAD {
+                s.emit(data).to_bits()
+            } else {
+                s.core().emit_bits(data)
+            }
+        })
+    }
+
     /// First use: create, register and wire up the signal without running
     /// user code, then announce its receivers.
     ///

@@ -18,8 +18,12 @@
 //!
 //! Beside the snapshot sit two plain atomics that let the hot path skip work:
 //!
-//! * `len` answers "is anybody listening?" with one load, so an emit on a
-//!   signal nobody listens to costs a single atomic load;
+//! * `word` answers "is anybody listening?" with one load, so an emit on a
+//!   signal nobody listens to costs a single atomic load. Its low 32 bits
+//!   are the receiver count ([`LEN`]); the high 32 belong to the owner
+//!   (a signal keeps its state there: flags, mute count, the global gate),
+//!   so one load tells the hot path both whether anyone listens and
+//!   whether anything else wants the emit;
 //! * `version` lets a publisher-side cache ([`crate::Publisher`]) keep an
 //!   `Arc` of the snapshot and revalidate it with one load instead of paying
 //!   for `ArcSwap::load` on every emit.
@@ -31,8 +35,8 @@
 //! 2. Entries of a snapshot are sorted by priority (descending), then by id
 //!    (ascending). Ids come from `writer`'s counter and only grow, so id
 //!    order is connection order.
-//! 3. After a writer stores a snapshot it stores `len` and then bumps
-//!    `version`, both before releasing `writer`. A reader that observes
+//! 3. After a writer stores a snapshot it updates the count in `word` and
+//!    then bumps `version`, both before releasing `writer`. A reader that observes
 //!    version `v` (Acquire) and then loads `current` gets the snapshot of
 //!    version `v` or a later one, never an earlier one.
 //! 4. No user code runs while `writer` is held: removed entries are handed
@@ -44,7 +48,7 @@
 //! Under `--cfg loom` the snapshot cell is a loom atomic index into the
 //! snapshots published so far (standing in for arc-swap's pointer, which is
 //! not instrumented for loom; its own guarantees are taken as given), and
-//! the writer lock and `len`/`version` are loom types, so loom explores
+//! the writer lock and `word`/`version` are loom types, so loom explores
 //! every interleaving and every permitted reordering of the protocol above.
 //! Weakening the `version` orderings to `Relaxed` makes
 //! `loom_version_then_snapshot_is_never_stale` fail.
@@ -53,7 +57,13 @@ use std::sync::Arc;
 
 use std::sync::atomic::Ordering;
 
-use crate::loom::{AtomicU64, AtomicUsize, Mutex};
+#[cfg(loom)]
+use crate::loom::AtomicUsize;
+use crate::loom::{AtomicU64, Mutex};
+
+/// The receiver-count bits of [`Subscribers::word`]: the low 32. The
+/// owner's bits ([`Subscribers::set_bits`]) are the high 32.
+pub(crate) const LEN: u64 = 0xFFFF_FFFF;
 
 /// Per-item facts a snapshot summarises so the hot path can test them once
 /// per emit instead of once per receiver.
@@ -193,13 +203,17 @@ impl<E> Cell<E> {
 pub(crate) struct Subscribers<E> {
     /// The published snapshot. Replaced only under `writer` (invariant 1).
     current: Cell<E>,
-    /// `current.len()`, stored after `current` (invariant 3). Read with
-    /// `Relaxed`: it only decides whether to do any work; the data a reader
-    /// then touches is reached through `current`, which carries its own
-    /// synchronisation. A reader that happens-after a writer's store sees
-    /// that store or a later one (read-write coherence), so an emit that
-    /// starts after `connect` returned never misses the new receiver.
-    len: AtomicUsize,
+    /// `current.len()` in the low 32 bits ([`LEN`]), updated after
+    /// `current` (invariant 3); the owner's bits in the high 32. Every
+    /// change is a read-modify-write of its own bits (the count's under
+    /// `writer`, the owner's under the owner's rules), so no change is
+    /// lost to another. Read with `Relaxed`: it only decides whether to
+    /// do any work; the data a reader then touches is reached through
+    /// `current`, which carries its own synchronisation. A reader that
+    /// happens-after a writer's update sees it or a later one
+    /// (read-write coherence), so an emit that starts after `connect`
+    /// returned never misses the new receiver.
+    word: AtomicU64,
     /// Incremented (Release) after every store to `current`. Readers that
     /// cache a snapshot load it with Acquire before reloading `current`.
     version: AtomicU64,
@@ -230,7 +244,7 @@ impl<E: Clone + Flags + Send + Sync + 'static> Subscribers<E> {
     pub(crate) fn new() -> Self {
         Subscribers {
             current: Cell::new(shared_empty()),
-            len: AtomicUsize::new(0),
+            word: AtomicU64::new(0),
             version: AtomicU64::new(0),
             writer: Mutex::new(1),
         }
@@ -252,7 +266,57 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// The number of receivers in the latest snapshot: one atomic load.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        (self.word() & LEN) as usize
+    }
+
+    /// The receiver count ([`LEN`]) and the owner's bits, in one load
+    /// (Relaxed: see the field).
+    #[inline]
+    pub(crate) fn word(&self) -> u64 {
+        self.word.load(Ordering::Relaxed)
+    }
+
+    /// Sets owner's `bits` (outside [`LEN`]); returns the word before.
+    pub(crate) fn set_bits(&self, bits: u64) -> u64 {
+        debug_assert_eq!(bits & LEN, 0);
+        self.word.fetch_or(bits, Ordering::Relaxed)
+    }
+
+    /// Clears owner's `bits` (outside [`LEN`]); returns the word before.
+    pub(crate) fn clear_bits(&self, bits: u64) -> u64 {
+        debug_assert_eq!(bits & LEN, 0);
+        self.word.fetch_and(!bits, Ordering::Relaxed)
+    }
+
+    /// Adds `delta` (a multiple of 2^32, wrapping: a negative step is its
+    /// two's complement) to the owner's bits; returns the word before.
+    /// The owner keeps its counters from carrying out of the word.
+    pub(crate) fn add_bits(&self, delta: u64) -> u64 {
+        debug_assert_eq!(delta & LEN, 0);
+        self.word.fetch_add(delta, Ordering::Relaxed)
+    }
+
+    /// Adds `step` to the owner's bits unless the word's bits under
+    /// `field` are `field` already (the counter would carry out); returns
+    /// whether it added.
+    pub(crate) fn add_bits_below(&self, step: u64, field: u64) -> bool {
+        debug_assert_eq!((step | field) & LEN, 0);
+        let mut seen = self.word();
+        loop {
+            if seen & field == field {
+                return false;
+            }
+            // Relaxed, as every change of the word (see the field).
+            match self.word.compare_exchange_weak(
+                seen,
+                seen.wrapping_add(step),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
+            }
+        }
     }
 
     /// The snapshot version: changes whenever the snapshot is replaced.
@@ -401,12 +465,19 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// `writer` held (invariant 1); returns the displaced snapshot so the
     /// caller can drop it after unlocking (invariant 4).
     fn publish(&self, new: Snapshot<E>) -> Arc<Snapshot<E>> {
-        let len = new.len();
+        let len = new.len() as u64;
+        assert!(len <= LEN, "more than {LEN} receivers on one signal");
         // (A list emptied by removals gets a fresh empty snapshot: 56
         // bytes, only for lists that had entries.)
         let displaced = self.current.store(Arc::new(new));
-        // Invariant 3: `len` and `version` move only after `current`.
-        self.len.store(len, Ordering::Relaxed);
+        // Invariant 3: the count and `version` move only after `current`.
+        // Under `writer` the count bits equal `displaced.len()`, so adding
+        // the difference (wrapping) sets them to `len` without touching the
+        // owner's bits, which other threads may change meanwhile.
+        let delta = len.wrapping_sub(displaced.len() as u64);
+        if delta != 0 {
+            self.word.fetch_add(delta, Ordering::Relaxed);
+        }
         // Release: a reader that acquires this version also sees the store
         // to `current` above.
         self.version.fetch_add(1, Ordering::Release);
@@ -446,6 +517,29 @@ mod tests {
         s.insert(-5, Item("e", 0));
         assert_eq!(names(&s), ["b", "d", "a", "c", "e"]);
         assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn the_owners_bits_survive_every_publish_and_the_count_never_touches_them() {
+        let s = Subscribers::<Item>::new();
+        s.set_bits(1 << 40 | 1 << 63);
+        let ids: Vec<_> = (0..5).map(|i| s.insert(0, Item("x", i))).collect();
+        assert_eq!(s.word(), 1 << 40 | 1 << 63 | 5);
+        s.add_bits(1 << 44);
+        for id in &ids[..4] {
+            s.remove(*id);
+        }
+        s.touch();
+        assert_eq!(s.word(), 1 << 40 | 1 << 44 | 1 << 63 | 1);
+        s.remove(ids[4]);
+        s.clear_bits(1 << 40 | 1 << 63);
+        s.add_bits((1u64 << 44).wrapping_neg());
+        assert_eq!((s.word(), s.len()), (0, 0));
+        assert!(s.add_bits_below(1 << 44, 0b11 << 44));
+        assert!(s.add_bits_below(1 << 44, 0b11 << 44));
+        assert!(s.add_bits_below(1 << 44, 0b11 << 44));
+        assert!(!s.add_bits_below(1 << 44, 0b11 << 44), "the field is full");
+        assert_eq!(s.word(), 0b11 << 44);
     }
 
     #[test]
@@ -507,6 +601,33 @@ mod loom_tests {
         fn flags(&self) -> u8 {
             0
         }
+    }
+
+    /// The word's two halves change concurrently without losing either:
+    /// an insert and a remove (the count, under the writer lock) race an
+    /// owner's set, add and clear (a signal's flags and mute count,
+    /// outside it); once all are done the word is exactly the count plus
+    /// the owner's bits.
+    #[test]
+    fn loom_count_and_owner_bits_never_lose_an_update() {
+        loom::model(|| {
+            let s = Arc::new(Subscribers::<Item>::new());
+            let first = s.insert(0, Item(1));
+            let (s1, s2) = (s.clone(), s.clone());
+            let w = thread::spawn(move || {
+                s1.insert(0, Item(2));
+                s1.remove(first);
+            });
+            let o = thread::spawn(move || {
+                s2.set_bits(1 << 40);
+                s2.add_bits(1 << 44);
+                s2.clear_bits(1 << 40);
+            });
+            w.join().unwrap();
+            o.join().unwrap();
+            assert_eq!(s.word(), 1 << 44 | 1);
+            assert_eq!(s.load().len(), 1);
+        });
     }
 
     /// Two concurrent writers never lose an update, and a concurrent reader

@@ -4,11 +4,14 @@
 //!
 //! # The paths
 //!
-//! 1. *Nobody listening*: one atomic load (`len`) and return (inlined
-//!    into the caller by [`Signal::emit`]).
-//! 2. *The hot path* ([`Core::emit_data_bits`]): a bare payload, payload-only
-//!    receivers, nothing muted, ordered or observed: one branch over three
-//!    relaxed loads, one snapshot load, one dynamic call per receiver.
+//! 1. *Nobody listening*: one relaxed load of the signal's word (receiver
+//!    count and state, see [`Base::subs`]), compared with zero, inlined
+//!    into the caller by [`Signal::emit`].
+//! 2. *The hot path* ([`Core::emit_plain_bits`]): a bare payload,
+//!    payload-only receivers, nothing muted, ordered or observed: the same
+//!    word with no state bit, one snapshot load (the thread's cache), one
+//!    dynamic call per receiver. An ordered signal with nothing else set
+//!    claims its turn from the caller's frame too.
 //! 3. *Everything else* ([`Core::emit_slow`]): decided once, here.
 //!    The payload is moved once — into an envelope on that frame, or into
 //!    its `Arc` when the envelope must outlive the dispatch (history,
@@ -60,7 +63,7 @@ use crate::receiver::{
     NEEDS_ENVELOPE, NEEDS_SHARED, Note, Notes, QueueTally, READS_ENVELOPE, REMOVE, ReceiverInfo,
     SKIPPED, SlotRef, TallyScope, TypedSlot,
 };
-use crate::subscribers::{Snapshot, Subscribers};
+use crate::subscribers::{LEN, Snapshot, Subscribers};
 use crate::sync::LockExt;
 
 use super::extras::Extras;
@@ -261,18 +264,23 @@ pub(crate) struct Base {
     /// was made for `T` ([`TypedSlot<T>`]): only [`Core::insert`] and
     /// [`Core::connect_slot`] add entries. The typed calls in the
     /// dispatch loops rely on it.
-    pub(crate) subs: Subscribers<SlotRef>,
-    /// Everything that sends an emit off the hot path, in one word so the
-    /// hot path tests it with one load: the signal's flags (bits 0–7:
-    /// [`HISTORY`], [`MIDDLEWARE`]), [`ORDERED`] (bit 8, fixed at
-    /// creation), and the number of live [`MuteGuard`]s (bits 32–63, in
-    /// steps of [`MUTE_ONE`]: as many guards as a `u32` counts). Relaxed:
-    /// it only gates work (the state it gates is reached through `extras`,
-    /// under its own locks), and a change made before an emit starts
-    /// (happens-before) is seen by read-write coherence.
+    ///
+    /// Its word ([`Subscribers::word`]) is also the signal's *state*:
+    /// beside the receiver count (bits 0–31) it holds everything that
+    /// sends an emit off the hot path, so "nobody listening, nothing to
+    /// do" is one load and a compare with zero, and "receivers, nothing
+    /// else" one load and a mask: the signal's flags (bits 32–39:
+    /// [`HISTORY`], [`MIDDLEWARE`]), [`ORDERED`] (fixed at creation),
+    /// [`STATS`], [`GLOBAL`] (the process-wide gate, kept by
+    /// [`observe`]'s list of signals), and the number of live
+    /// [`MuteGuard`]s (bits 44–63, in steps of [`MUTE_ONE`]). Relaxed:
+    /// these bits only gate work (the state they gate is reached through
+    /// `extras` under its own locks, or through `observe`), and a change
+    /// made before an emit starts (happens-before) is seen by read-write
+    /// coherence.
     ///
     /// [`MuteGuard`]: crate::MuteGuard
-    pub(crate) state: AtomicU64,
+    pub(crate) subs: Subscribers<SlotRef>,
     /// Last `seq` handed out. Relaxed `fetch_add`: uniqueness and
     /// gap-freedom come from the RMW itself; nothing else is published
     /// through it.
@@ -283,19 +291,31 @@ pub(crate) struct Base {
     pub(crate) emits: OnceLock<Box<EmitCounter>>,
 }
 
-/// [`Core::state`] flag: the signal keeps history.
-pub(crate) const HISTORY: u64 = 1;
-/// [`Core::state`] flag: the signal has middleware.
-pub(crate) const MIDDLEWARE: u64 = 2;
-/// [`Core::state`]: the bits that send every emit down the full path.
-pub(crate) const FLAGS: u64 = 0xFF;
-/// [`Core::state`]: the signal is ordered (set at creation, never changed).
-pub(crate) const ORDERED: u64 = 1 << 8;
-/// [`Core::state`]: emits are counted (`introspect::set_stats`). Outside
+/// State flag ([`Base::subs`]' word): the signal keeps history.
+pub(crate) const HISTORY: u64 = 1 << 32;
+/// State flag: the signal has middleware.
+pub(crate) const MIDDLEWARE: u64 = 1 << 33;
+/// State: the bits that send every emit down the full path.
+pub(crate) const FLAGS: u64 = 0xFF << 32;
+/// State: the signal is ordered (set at creation, never changed).
+pub(crate) const ORDERED: u64 = 1 << 40;
+/// State: emits are counted (`introspect::set_stats`). Outside
 /// [`FLAGS`]: counting keeps an emit on its path, it only adds the count.
-pub(crate) const STATS: u64 = 1 << 9;
-/// [`Core::state`]: one live mute guard.
-pub(crate) const MUTE_ONE: u64 = 1 << 32;
+pub(crate) const STATS: u64 = 1 << 41;
+/// State: something process-wide may want this emit — global work
+/// ([`observe::work`]: global middleware, the recent view, recorders) or
+/// a live testing scope. Set and cleared on every signal at once by
+/// [`observe`]'s list of signals; an emit that finds it re-reads the
+/// process-wide state it stands for.
+pub(crate) const GLOBAL: u64 = 1 << 42;
+/// State: one live mute guard (the count is bits 44–63).
+pub(crate) const MUTE_ONE: u64 = 1 << 44;
+/// State: the most mute guards that can live at once.
+pub(crate) const MUTE_MAX: u64 = u64::MAX >> 44;
+/// State: the mute count's bits.
+pub(crate) const MUTED: u64 = !0 << 44;
+/// State: every bit but the receiver count.
+pub(crate) const STATE: u64 = !crate::subscribers::LEN;
 
 /// Removing a signal's middleware clears its `MIDDLEWARE` flag with the
 /// last one, so the signal returns to the plain emit path.
@@ -422,9 +442,9 @@ impl Base {
     /// snapshot version so publishers re-check their fast path.
     pub(crate) fn set_flag(&self, flag: u64, on: bool) {
         if on {
-            self.state.fetch_or(flag, Ordering::Relaxed);
+            self.subs.set_bits(flag);
         } else {
-            self.state.fetch_and(!flag, Ordering::Relaxed);
+            self.subs.clear_bits(flag);
         }
         self.subs.touch();
     }
@@ -438,21 +458,13 @@ impl Base {
     /// Whether counting is on for this signal.
     #[inline]
     pub(crate) fn counting(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & STATS != 0
-    }
-
-    /// [`count_emit`](Self::count_emit), out of line: the hot path only
-    /// carries the call.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn count_emit_cold(&self) {
-        self.count_emit();
+        self.subs.word() & STATS != 0
     }
 
     /// Counts one emit if counting is on (the paths off the hot one).
     #[inline]
     pub(crate) fn count_if_on(&self) {
-        if self.state.load(Ordering::Relaxed) & STATS != 0 {
+        if self.subs.word() & STATS != 0 {
             self.count_emit();
         }
     }
@@ -462,16 +474,38 @@ impl Base {
         self.emits.get().map_or(0, |c| c.total())
     }
 
-    /// The flag bits of [`Core::state`] ([`HISTORY`], [`MIDDLEWARE`]).
+    /// The flag bits of the state ([`HISTORY`], [`MIDDLEWARE`]).
     #[inline]
     pub(crate) fn flags(&self) -> u64 {
-        self.state.load(Ordering::Relaxed) & FLAGS
+        self.subs.word() & FLAGS
+    }
+
+    /// The state bits of the word, [`GLOBAL`] read as what it stands for
+    /// (set when [`observe::work`]), and the receiver count: what the
+    /// paths off the gate decide on.
+    #[inline]
+    pub(crate) fn state(&self) -> u64 {
+        let word = self.subs.word();
+        (word & STATE & !GLOBAL) | if observe::work() { GLOBAL } else { 0 }
     }
 
     /// Whether a mute guard lives.
     #[inline]
     pub(crate) fn is_muted(&self) -> bool {
-        self.state.load(Ordering::Relaxed) >= MUTE_ONE
+        self.subs.word() >= MUTE_ONE
+    }
+
+    /// One more mute guard.
+    pub(crate) fn mute_one(&self) {
+        // Never carried out of the word: the count stays as it was.
+        if !self.subs.add_bits_below(MUTE_ONE, MUTE_MAX << 44) {
+            panic!("more than {MUTE_MAX} mute guards alive on one signal");
+        }
+    }
+
+    /// One mute guard fewer.
+    pub(crate) fn unmute_one(&self) {
+        self.subs.add_bits(MUTE_ONE.wrapping_neg());
     }
 
     /// Whether this emit must take the full path.
@@ -599,7 +633,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if size_of::<T>() > LARGE_PAYLOAD {
             // Decided here: each frame a large payload passes through by
             // value costs its size in stack in an unoptimised build.
-            if self.subs.len() == 0 && !self.has_work() {
+            if self.subs.word() == 0 || self.idle() {
                 return Emitted::with(EmitStatus::NoReceivers);
             }
             return self.emit_large(data, None);
@@ -612,13 +646,47 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// through memory from each layer costs a store per field).
     #[inline(always)]
     pub(crate) fn emit_bits(&self, data: T) -> u128 {
-        if self.subs.len() == 0 && !self.has_work() {
+        // One load decides the common cases (see `Base::subs`): zero is
+        // nobody listening and nothing to do; a count and no state bits is
+        // the hot path.
+        let word = self.subs.word();
+        if word == 0 {
             return Emitted::with(EmitStatus::NoReceivers).to_bits();
         }
         if size_of::<T>() > LARGE_PAYLOAD {
+            if self.idle() {
+                return Emitted::with(EmitStatus::NoReceivers).to_bits();
+            }
             return self.emit_large(data, None).to_bits();
         }
-        self.emit_data_bits(data)
+        if word & STATE == 0 {
+            return self.emit_plain_bits(data);
+        }
+        self.emit_stated_bits(data, word)
+    }
+
+    /// An emit whose state word (`word`) has bits besides the count: an
+    /// ordered signal with receivers and nothing else set claims its turn
+    /// from here (it
+    /// is the ordered signal's common case); anything else is decided out
+    /// of line.
+    #[inline(always)]
+    fn emit_stated_bits(&self, data: T, word: u64) -> u128 {
+        if word & STATE == ORDERED && word & LEN != 0 {
+            if let Some(ordered) = &self.ordered {
+                return self.emit_ordered_plain(ordered, data);
+            }
+        }
+        self.emit_gated_bits(data, word)
+    }
+
+    /// Whether an emit with state bits set still has nothing to do: no
+    /// receivers, and none of the state sends it down the full path
+    /// (muted or counted signals with no receivers report
+    /// [`EmitStatus::NoReceivers`] and count nothing, as an idle one).
+    #[inline]
+    pub(crate) fn idle(&self) -> bool {
+        self.subs.len() == 0 && !self.has_work()
     }
 
     /// [`Signal::emit`] after the "anyone listening?" check, as
@@ -627,23 +695,49 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// [`emit_slow`](Self::emit_slow).
     #[inline]
     pub(crate) fn emit_data_bits(&self, data: T) -> u128 {
-        // One branch for every reason to leave the fast path: muted, history
-        // or middleware, global work (all Relaxed gates; see the fields'
-        // docs), or ordered dispatch.
-        let state = self.state.load(Ordering::Relaxed);
-        if state != 0 || observe::work() {
-            if state != STATS || observe::work() {
-                return match &self.ordered {
-                    Some(ordered) if state == ORDERED && !observe::work() => {
-                        self.emit_ordered_plain(ordered, data)
-                    }
-                    _ => self.emit_slow(data, None, None).to_bits(),
-                };
-            }
-            // Counting is the only reason to be here: counted (out of
-            // line), then the hot path.
-            self.count_emit_cold();
+        let word = self.subs.word();
+        if word & STATE == 0 {
+            return self.emit_plain_bits(data);
         }
+        self.emit_stated_bits(data, word)
+    }
+
+    /// The state word (`word`, as the gate loaded it) had bits besides the
+    /// receiver count: read what they stand for ([`GLOBAL`] as the
+    /// process-wide state itself: a live testing scope alone sets the bit
+    /// and asks nothing of a signal already resolved) and take the path
+    /// they ask for.
+    #[inline(never)]
+    fn emit_gated_bits(&self, data: T, word: u64) -> u128 {
+        let global = word & GLOBAL != 0 && observe::work();
+        let state = word & STATE & !GLOBAL;
+        // `idle()` on the loaded word: no receivers, no flags, no work.
+        if word & LEN == 0 && state & FLAGS == 0 && !global {
+            return Emitted::with(EmitStatus::NoReceivers).to_bits();
+        }
+        if !global {
+            if state == 0 {
+                return self.emit_plain_bits(data);
+            }
+            if state == STATS {
+                // Counting is the only reason to be here: counted, then
+                // the hot path.
+                self.count_emit();
+                return self.emit_plain_bits(data);
+            }
+            if let Some(ordered) = &self.ordered {
+                if state == ORDERED {
+                    return self.emit_ordered_plain(ordered, data);
+                }
+            }
+        }
+        self.emit_slow(data, None, None).to_bits()
+    }
+
+    /// The hot path once the gate found nothing but receivers: the cached
+    /// snapshot, walked with the payload by reference.
+    #[inline]
+    pub(crate) fn emit_plain_bits(&self, data: T) -> u128 {
         // The summary crosses the closure as one integer: as a struct, its
         // two producers (the slow path's returned value and the loop's
         // fields) meet in a stack slot written field by field and copied
@@ -782,7 +876,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// (payload-only receivers) or moved once, into its `Arc` envelope.
     #[inline(always)]
     pub(crate) fn emit_large(&self, data: T, source: Option<Cow<'static, str>>) -> Emitted {
-        if self.state.load(Ordering::Relaxed) == 0 && !observe::work() {
+        if self.state() == 0 {
             let snap = self.subs.load();
             if snap.flags() & NEEDS_ENVELOPE == 0 {
                 return self.run_data(&snap, &data, source.as_deref());
@@ -1470,17 +1564,36 @@ impl Base {
     /// The untyped state of a new signal.
     #[inline(never)]
     fn new(name: &'static str, ordered: bool, registered: bool) -> Self {
-        Base {
+        let base = Base {
             name,
             id: if registered { local::registered_id() } else { next_id() },
             subs: Subscribers::new(),
-            state: AtomicU64::new(
-                if ordered { ORDERED } else { 0 } | if crate::counter::on() { STATS } else { 0 },
-            ),
             seq: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             emits: OnceLock::new(),
+        };
+        let state =
+            if ordered { ORDERED } else { 0 } | if crate::counter::on() { STATS } else { 0 };
+        if state != 0 {
+            base.subs.set_bits(state);
         }
+        base
+    }
+
+    /// Sets or clears [`GLOBAL`] (for [`observe`]'s list of signals).
+    fn set_global(&self, on: bool) {
+        if on {
+            self.subs.set_bits(GLOBAL);
+        } else {
+            self.subs.clear_bits(GLOBAL);
+        }
+    }
+}
+
+/// Every signal is on [`observe`]'s list, which pushes [`GLOBAL`] to it.
+impl<T: Send + Sync + 'static> observe::Gated for Core<T> {
+    fn set_global(&self, on: bool) {
+        self.base.set_global(on);
     }
 }
 
@@ -1488,6 +1601,7 @@ impl Base {
 impl Drop for Base {
     fn drop(&mut self) {
         local::evict(self.id);
+        observe::ungate();
         if self.subs.len() == 0 {
             return;
         }

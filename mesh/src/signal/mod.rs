@@ -3,8 +3,9 @@
 //! A signal owns a subscriber list (`subscribers.rs`) and decides, per emit, how much work
 //! is needed:
 //!
-//! 1. *Nobody listening*: one atomic load (`len`) and return.
-//! 2. *Muted*: one more load, and return.
+//! 1. *Nobody listening*: one atomic load (the signal's word: receiver
+//!    count and state together) and return.
+//! 2. *Muted*: the same word, and return.
 //! 3. *Payload-only receivers*: load the snapshot, call each receiver with
 //!    `&T`. No id, no clock read, no allocation. The loop is one dynamic
 //!    call per receiver and nothing else: a receiver that does not simply
@@ -37,7 +38,7 @@ mod extras;
 mod loom_tests;
 
 pub use self::core::LARGE_PAYLOAD;
-pub(crate) use self::core::{Base, Core, STATS, panic_message};
+pub(crate) use self::core::{Base, Core, STATE, STATS, panic_message};
 pub(crate) use self::extras::SignalView;
 
 /// How a signal dispatches; see [`Signal`](Signal#dispatch-and-ordering).
@@ -325,6 +326,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// in the registry) gets a thread-cache slot of its own (see `local`).
     pub(crate) fn build(name: &'static str, config: SignalConfig, registered: bool) -> Self {
         let signal = Signal { core: Arc::new(Core::new(name, config.ordered, registered)) };
+        observe::gate(&signal.core);
         if config.history > 0 {
             signal.set_history_capacity(config.history);
         }
@@ -587,7 +589,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// [`connect_from`](Self::connect_from) for another source skip it.
     #[inline(always)]
     pub fn emit_from(&self, source: impl Into<Cow<'static, str>>, data: T) -> Emitted {
-        if self.core.subs.len() == 0 && !self.core.has_work() {
+        if self.core.subs.word() == 0 || self.core.idle() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         if size_of::<T>() > LARGE_PAYLOAD {
@@ -600,7 +602,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// given); the signal sets `name` and `seq`.
     #[inline(always)]
     pub fn emit_event(&self, event: Event<T>) -> Emitted {
-        if self.core.subs.len() == 0 && !self.core.has_work() {
+        if self.core.subs.word() == 0 || self.core.idle() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         if size_of::<Event<T>>() > LARGE_PAYLOAD {
@@ -612,6 +614,12 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// Mutes the signal until the guard drops: emits (from any thread)
     /// that start while a guard lives return [`EmitStatus::Muted`] and reach
     /// nobody. Guards nest: the signal stays muted while any guard lives.
+    ///
+    /// # Panics
+    ///
+    /// If 1,048,575 (2^20 − 1) guards of this signal are alive already:
+    /// the count shares a word with the receiver count and the signal's
+    /// flags. The count is left as it was.
     /// Dispatches already in progress, and events an ordered signal had
     /// already queued, are still delivered.
     ///
@@ -627,7 +635,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// assert_eq!(s.emit(()).delivered, 1);
     /// ```
     pub fn mute(&self) -> MuteGuard<T> {
-        self.core.state.fetch_add(self::core::MUTE_ONE, Ordering::Relaxed);
+        self.core.mute_one();
         MuteGuard { core: self.core.clone() }
     }
 
@@ -723,7 +731,7 @@ pub struct MuteGuard<T> {
 
 impl<T> Drop for MuteGuard<T> {
     fn drop(&mut self) {
-        self.core.state.fetch_sub(self::core::MUTE_ONE, Ordering::Relaxed);
+        self.core.unmute_one();
     }
 }
 
@@ -786,7 +794,10 @@ pub struct Publisher<T> {
     /// inlined path unless muted or global work exists.
     fast: bool,
     /// `snapshot` is empty and the signal has no history or middleware: an
-    /// emit does nothing unless global work exists.
+    /// emit does nothing unless global work exists. Invariant: while set,
+    /// the publisher holds no receiver (`snapshot` empty or `None`: a
+    /// snapshot is only replaced together with this flag), which lets an
+    /// emit that finds the signal's word zero return at once.
     idle: bool,
     /// `fast` but for counting being on: [`emit_counted`](Self::emit_counted).
     counting: bool,
@@ -801,20 +812,28 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// dynamic call per receiver.
     #[inline(always)]
     pub fn emit(&mut self, data: T) -> Emitted {
+        // One load of the state word (Relaxed: it only gates work; see
+        // `Base::subs`). Zero is nobody listening and nothing to do; with
+        // `idle`, what the publisher holds (if anything) is empty too, so
+        // it keeps nothing alive by not looking further.
+        let word = self.core.subs.word();
+        if word == 0 && self.idle {
+            return Emitted::with(EmitStatus::NoReceivers);
+        }
         // Acquire; see `Subscribers::version`. Read the version *before*
         // the snapshot, so a stale snapshot is always detected next time.
         let version = self.core.subs.version();
         if version != self.version {
             return self.changed(version, data);
         }
-        // Relaxed: `muted` only gates work; see `Core::muted`.
+        // Neither muted nor anything process-wide.
         if self.fast {
             if let Some(snapshot) = &self.snapshot {
-                if !self.core.is_muted() && !observe::work() {
+                if word & (self::core::MUTED | self::core::GLOBAL) == 0 {
                     return self.core.run_payload(snapshot, &data);
                 }
             }
-        } else if self.idle && !observe::work() {
+        } else if self.idle && word & self::core::GLOBAL == 0 {
             return Emitted::with(EmitStatus::NoReceivers);
         } else if self.counting {
             return self.emit_counted(data);
