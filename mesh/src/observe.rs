@@ -135,13 +135,13 @@ fn regate(mut gates: MutexGuard<'static, Gates>) {
 }
 
 /// Lists a new signal (before any handle to it is returned) and sets its
-/// `GLOBAL` bit as every other signal's is.
-pub(crate) fn gate(signal: &Arc<impl Gated + 'static>) {
+/// `GLOBAL` bit as every other signal's is. `signal` is `weak`'s signal.
+/// Non-generic (issue 14): the caller only makes the `Weak`.
+pub(crate) fn gate(signal: &dyn Gated, weak: std::sync::Weak<dyn Gated>) {
     let mut gates = gates();
     if gates.on {
         signal.set_global(true);
     }
-    let weak: std::sync::Weak<dyn Gated> = Arc::downgrade(signal) as _;
     gates.signals.push(weak);
 }
 

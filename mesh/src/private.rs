@@ -132,7 +132,7 @@ impl<T: EventType> StaticSignal<T> {
             if size_of::<T>() > crate::signal::LARGE_PAYLOAD {
                 s.emit(data).to_bits()
             } else {
-                s.core().emit_bits(data)
+                s.core().emit_cold_bits(data)
             }
         })
     }

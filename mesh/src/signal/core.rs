@@ -291,6 +291,19 @@ pub(crate) struct Base {
     pub(crate) emits: OnceLock<Box<EmitCounter>>,
 }
 
+/// What [`Base::gate`] decided for an emit with state bits.
+pub(crate) enum Gate {
+    /// The hot path, as if no state bit were set.
+    Plain,
+    /// Nobody listening, nothing to do.
+    Idle,
+    /// An ordered signal with nothing else set: its turn, no envelope
+    /// unless a receiver wants one.
+    Ordered,
+    /// The typed slow side: an ordered turn, or the full path.
+    Other,
+}
+
 /// State flag ([`Base::subs`]' word): the signal keeps history.
 pub(crate) const HISTORY: u64 = 1 << 32;
 /// State flag: the signal has middleware.
@@ -489,6 +502,37 @@ impl Base {
         (word & STATE & !GLOBAL) | if observe::work() { GLOBAL } else { 0 }
     }
 
+    /// The way of an emit whose word (`word`, loaded by the caller) has
+    /// state bits: [`GLOBAL`] is read as what it stands for (a live testing
+    /// scope alone sets the bit and asks nothing of a signal already
+    /// resolved), and an emit counted on the way ([`STATS`] alone) is
+    /// counted here. Non-generic, out of line: compiled once (issue 14).
+    /// Cold: the hot path is laid out as if no state bit were ever set.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn gate(&self, word: u64) -> Gate {
+        let global = word & GLOBAL != 0 && observe::work();
+        let state = word & STATE & !GLOBAL;
+        // `idle()` on the loaded word: no receivers, no flags, no work.
+        if word & LEN == 0 && state & FLAGS == 0 && !global {
+            return Gate::Idle;
+        }
+        if global {
+            return Gate::Other;
+        }
+        match state {
+            0 => Gate::Plain,
+            ORDERED => Gate::Ordered,
+            STATS => {
+                // Counting is the only reason to be here: counted, then
+                // the hot path.
+                self.count_emit();
+                Gate::Plain
+            }
+            _ => Gate::Other,
+        }
+    }
+
     /// Whether a mute guard lives.
     #[inline]
     pub(crate) fn is_muted(&self) -> bool {
@@ -659,25 +703,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
             return self.emit_large(data, None).to_bits();
         }
-        if word & STATE == 0 {
-            return self.emit_plain_bits(data);
-        }
-        self.emit_stated_bits(data, word)
-    }
-
-    /// An emit whose state word (`word`) has bits besides the count: an
-    /// ordered signal with receivers and nothing else set claims its turn
-    /// from here (it
-    /// is the ordered signal's common case); anything else is decided out
-    /// of line.
-    #[inline(always)]
-    fn emit_stated_bits(&self, data: T, word: u64) -> u128 {
-        if word & STATE == ORDERED && word & LEN != 0 {
-            if let Some(ordered) = &self.ordered {
-                return self.emit_ordered_plain(ordered, data);
-            }
-        }
-        self.emit_gated_bits(data, word)
+        self.emit_word_bits(data, word)
     }
 
     /// Whether an emit with state bits set still has nothing to do: no
@@ -695,41 +721,55 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// [`emit_slow`](Self::emit_slow).
     #[inline]
     pub(crate) fn emit_data_bits(&self, data: T) -> u128 {
-        let word = self.subs.word();
-        if word & STATE == 0 {
-            return self.emit_plain_bits(data);
-        }
-        self.emit_stated_bits(data, word)
+        self.emit_word_bits(data, self.subs.word())
     }
 
-    /// The state word (`word`, as the gate loaded it) had bits besides the
-    /// receiver count: read what they stand for ([`GLOBAL`] as the
-    /// process-wide state itself: a live testing scope alone sets the bit
-    /// and asks nothing of a signal already resolved) and take the path
-    /// they ask for.
-    #[inline(never)]
-    fn emit_gated_bits(&self, data: T, word: u64) -> u128 {
-        let global = word & GLOBAL != 0 && observe::work();
-        let state = word & STATE & !GLOBAL;
-        // `idle()` on the loaded word: no receivers, no flags, no work.
-        if word & LEN == 0 && state & FLAGS == 0 && !global {
+    /// An emit that is not worth a copy of the hot path (issue 14: one
+    /// per call site would be ~1 KB per event type): an event type's first
+    /// use or testing scope's signal, or a signal with state. Nobody
+    /// listening returns, an ordered signal with nothing else set takes
+    /// its turn, and everything else the general path, whose payload-only
+    /// dispatch differs from the hot path's only in not using the thread's
+    /// cache.
+    #[inline]
+    pub(crate) fn emit_cold_bits(&self, data: T) -> u128 {
+        let word = self.subs.word();
+        if word == 0 || self.idle() {
             return Emitted::with(EmitStatus::NoReceivers).to_bits();
         }
-        if !global {
-            if state == 0 {
-                return self.emit_plain_bits(data);
+        if word & STATE == ORDERED && word & LEN != 0 {
+            return self.emit_gated_bits(data, true);
+        }
+        self.emit_slow(data, None, None).to_bits()
+    }
+
+    /// The emit once the signal's word (`word`) is loaded and not zero:
+    /// with no state bit, the hot path; else what [`Base::gate`] (compiled
+    /// once, out of line) decides. One copy of the hot path per call site.
+    #[inline(always)]
+    pub(crate) fn emit_word_bits(&self, data: T, word: u64) -> u128 {
+        if word & STATE != 0 {
+            // An ordered signal with receivers and nothing else set (its
+            // common case) goes to its turn without the general decision.
+            if word & STATE == ORDERED && word & LEN != 0 {
+                return self.emit_gated_bits(data, true);
             }
-            if state == STATS {
-                // Counting is the only reason to be here: counted, then
-                // the hot path.
-                self.count_emit();
-                return self.emit_plain_bits(data);
+            match self.base.gate(word) {
+                Gate::Plain => {}
+                Gate::Idle => return Emitted::with(EmitStatus::NoReceivers).to_bits(),
+                Gate::Ordered => return self.emit_gated_bits(data, true),
+                Gate::Other => return self.emit_gated_bits(data, false),
             }
-            if let Some(ordered) = &self.ordered {
-                if state == ORDERED {
-                    return self.emit_ordered_plain(ordered, data);
-                }
-            }
+        }
+        self.emit_plain_bits(data)
+    }
+
+    /// What [`Base::gate`] leaves to the typed code: an ordered signal's
+    /// turn (`turn`: nothing but [`ORDERED`] set), or the slow path.
+    #[inline(never)]
+    fn emit_gated_bits(&self, data: T, turn: bool) -> u128 {
+        if let Some(ordered) = self.ordered.as_deref().filter(|_| turn) {
+            return self.emit_ordered_plain(ordered, data);
         }
         self.emit_slow(data, None, None).to_bits()
     }

@@ -326,7 +326,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// in the registry) gets a thread-cache slot of its own (see `local`).
     pub(crate) fn build(name: &'static str, config: SignalConfig, registered: bool) -> Self {
         let signal = Signal { core: Arc::new(Core::new(name, config.ordered, registered)) };
-        observe::gate(&signal.core);
+        observe::gate(&*signal.core, Arc::downgrade(&signal.core) as _);
         if config.history > 0 {
             signal.set_history_capacity(config.history);
         }
