@@ -179,3 +179,27 @@ fn a_publisher_holds_a_disconnected_receiver_only_until_its_next_emit() {
     assert_eq!(p.emit(0).delivered, 1);
     assert_eq!(p.emit(0).delivered, 1);
 }
+
+/// A publisher whose receivers take the envelope walks it without the
+/// general path; whatever changes after it was made (mute, history, a
+/// receiver that keeps the envelope) still takes effect at its next emit,
+/// and `seq` stays gap-free across it and `Signal::emit`.
+#[test]
+fn the_envelope_path_of_a_publisher_keeps_every_rule() {
+    let signal = Signal::<u32>::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    signal.connect(move |ev: &Event<u32>| log.lock().unwrap().push((ev.data, ev.seq)));
+    let mut p = signal.publisher();
+    assert_eq!(p.emit(1).delivered, 1);
+    assert_eq!(signal.emit(2).delivered, 1);
+    assert_eq!(p.emit(3).delivered, 1);
+    {
+        let _muted = signal.mute();
+        assert_eq!(p.emit(4).status, EmitStatus::Muted);
+    }
+    signal.set_history_capacity(8);
+    assert_eq!(p.emit(5).delivered, 1);
+    assert_eq!(signal.history().iter().map(|e| (e.data, e.seq)).collect::<Vec<_>>(), [(5, 4)]);
+    assert_eq!(*seen.lock().unwrap(), [(1, 1), (2, 2), (3, 3), (5, 4)]);
+}

@@ -797,7 +797,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// the envelope, it is built on this frame and walked, without
     /// [`emit_slow`](Self::emit_slow)'s checks the gate already made.
     #[inline(never)]
-    fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef>) -> u128 {
+    pub(crate) fn emit_enveloped(&self, data: T, snap: &Snapshot<SlotRef>) -> u128 {
         if snap.flags() & NEEDS_SHARED != 0 {
             // The gate checked what `emit_slow` would check again.
             return self.emit_to_queues(data, None, snap);

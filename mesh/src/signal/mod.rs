@@ -657,7 +657,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
         // first emit.
         let version = self.core.subs.version();
         let snapshot = self.core.subs.load_full();
-        let (fast, idle, counting) = Publisher::modes(&self.core, &snapshot);
+        let (fast, idle, counting, enveloped) = Publisher::modes(&self.core, &snapshot);
         Publisher {
             core: self.core.clone(),
             version,
@@ -666,6 +666,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             fast,
             idle,
             counting,
+            enveloped,
         }
     }
 
@@ -801,6 +802,10 @@ pub struct Publisher<T> {
     idle: bool,
     /// `fast` but for counting being on: [`emit_counted`](Self::emit_counted).
     counting: bool,
+    /// `fast` but for a receiver that takes the envelope: the envelope is
+    /// built and walked without the general path's re-checks (see
+    /// [`emit_slow`](Self::emit_slow)).
+    enveloped: bool,
 }
 
 impl<T: Send + Sync + 'static> Publisher<T> {
@@ -851,15 +856,14 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// middleware; *idle* when nobody listens and the signal has neither.
     /// `flags` changes bump the snapshot version, so both are re-derived
     /// whenever history or middleware come or go.
-    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef>) -> (bool, bool, bool) {
+    fn modes(core: &Core<T>, snap: &Snapshot<SlotRef>) -> (bool, bool, bool, bool) {
         let plain = core.flags() == 0;
-        let fast = plain
-            && snap.len() != 0
-            && snap.flags() & NEEDS_ENVELOPE == 0
-            && core.ordered.is_none();
+        let walkable = plain && snap.len() != 0 && core.ordered.is_none();
+        let fast = walkable && snap.flags() & NEEDS_ENVELOPE == 0;
         // Counting leaves the fast path (see `emit_counted`).
         let counting = core.counting();
-        (fast && !counting, plain && snap.len() == 0, fast && counting)
+        let enveloped = walkable && !fast && !counting;
+        (fast && !counting, plain && snap.len() == 0, fast && counting, enveloped)
     }
 
     /// The receivers changed since the held snapshot was loaded, or are
@@ -877,7 +881,8 @@ impl<T: Send + Sync + 'static> Publisher<T> {
         self.seen = version;
         if still {
             let snapshot = self.core.subs.load_full();
-            (self.fast, self.idle, self.counting) = Self::modes(&self.core, &snapshot);
+            (self.fast, self.idle, self.counting, self.enveloped) =
+                Self::modes(&self.core, &snapshot);
             self.snapshot = Some(snapshot);
             self.version = version;
         }
@@ -902,6 +907,16 @@ impl<T: Send + Sync + 'static> Publisher<T> {
     /// Muted, ordered, or envelope receivers: the general path.
     #[inline(never)]
     fn emit_slow(&self, data: T) -> u128 {
+        if let Some(snapshot) = self.snapshot.as_deref().filter(|_| self.enveloped) {
+            // The held snapshot is current (the version was checked), its
+            // receivers want the envelope, and the signal is plain: unless
+            // muted or something process-wide wants the emit, what the
+            // general path would decide is known.
+            let word = self.core.subs.word();
+            if word & (self::core::MUTED | self::core::GLOBAL) == 0 {
+                return self.core.emit_enveloped(data, snapshot);
+            }
+        }
         if self.core.ordered.is_some() {
             // An ordered emit walks the snapshot its turn finds.
             return self.core.emit_data_bits(data);
