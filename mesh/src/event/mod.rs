@@ -329,6 +329,7 @@ thread_local! {
 
 /// The next value of a per-thread xorshift64* generator: fast, and plenty
 /// for the random tail of an id (uniqueness, not secrecy, is the goal).
+#[inline]
 fn next_random(state: &Cell<u64>) -> u64 {
     let mut x = state.get();
     if x == 0 {
