@@ -37,6 +37,12 @@ fn an_idle_queued_subscriber_is_small_and_a_full_one_is_bounded() {
         s.emit(i);
     }
     assert_eq!(sub.stats().len, 1024);
-    assert!(Counting::live() <= full, "grew past its bound");
+    // The allocator's count is process-wide: under load, other threads of
+    // the harness allocate a little meanwhile (this assertion failed
+    // 1–2 times in 40 runs with both cores busy, before and after the
+    // one-load gate). A queue past its bound would hold 100,000 more
+    // envelopes (megabytes); 4 KiB of slack cannot hide that.
+    let grown = Counting::live().saturating_sub(full);
+    assert!(grown <= 4096, "grew past its bound: {grown} B");
     drop((warm, plain, plain2, sub));
 }
