@@ -145,3 +145,46 @@ fn too_many_mute_guards_panic_and_leave_the_count_as_it_was() {
     assert!(!signal.is_muted());
     assert_eq!(signal.emit(1).delivered, 1);
 }
+
+/// A live testing scope sets the `GLOBAL` bit on every signal but asks
+/// nothing of one already resolved: an idle publisher still reports
+/// `NoReceivers` for a muted signal and for a counted one, and counts
+/// nothing (found in review: it took the general path, which reported
+/// `Muted` and counted the emit).
+#[test]
+fn a_live_scope_changes_nothing_for_an_idle_publisher() {
+    let _s = serial();
+    static NS: mesh::Namespace = mesh::Namespace::new("gate-idle");
+    let muted = Signal::<u32>::new();
+    let _m = muted.mute();
+    let mut muted_publisher = muted.publisher();
+    mesh::introspect::set_stats(true);
+    let counted = NS.signal::<u32>("counted").unwrap();
+    let mut counted_publisher = counted.publisher();
+    let _scope = mesh::testing::scope();
+    assert_eq!(muted.emit(1).status, EmitStatus::NoReceivers);
+    assert_eq!(muted_publisher.emit(1).status, EmitStatus::NoReceivers);
+    assert_eq!(counted_publisher.emit(1).status, EmitStatus::NoReceivers);
+    let emits = mesh::introspect::topology().signal("gate-idle.counted").map(|s| s.emits);
+    mesh::introspect::set_stats(false);
+    assert_eq!(emits, Some(0), "nothing counted");
+}
+
+/// The envelope path of a `Publisher` (receivers that take `&Event<T>`)
+/// still meets global work that came after the publisher was made.
+#[test]
+fn a_publishers_envelope_path_meets_global_work() {
+    let _s = serial();
+    let signal = Signal::<u32>::new();
+    let _c = signal.connect(|_: &mesh::Event<u32>| {});
+    let mut publisher = signal.publisher();
+    assert_eq!(publisher.emit(1).delivered, 1);
+    let handle = mesh::middleware::add_global(|_: &mut dyn DynEvent| Flow::Drop);
+    assert_eq!(publisher.emit(2).status, EmitStatus::Filtered);
+    assert!(handle.remove());
+    mesh::history::set_recent_capacity(8);
+    assert_eq!(publisher.emit(3).delivered, 1);
+    assert_eq!(recent_payloads(), 1, "the recent view saw it");
+    mesh::history::set_recent_capacity(0);
+    assert_eq!(publisher.emit(4).delivered, 1);
+}

@@ -294,6 +294,9 @@ pub fn set_recent_capacity(capacity: usize) {
     if !was_on && capacity > 0 {
         observe::add_observer(&RECENT_OBSERVER);
     }
+    drop(_config);
+    // Unlocked: may drop a signal (see `observe::release_deferred`).
+    observe::release_deferred();
 }
 
 /// The bound of the recent-events view (0: off).

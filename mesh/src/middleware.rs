@@ -311,6 +311,8 @@ impl Remove for GlobalChain {
         if removed {
             GLOBAL_LEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             crate::observe::sub_work();
+            // No lock is held here.
+            crate::observe::release_deferred();
         }
         removed
     }
@@ -348,6 +350,7 @@ pub(crate) fn global() -> Option<&'static Chain<dyn GlobalMiddleware>> {
 pub fn add_global(m: impl GlobalMiddleware) -> MiddlewareHandle {
     let chain: Arc<GlobalChain> = GLOBAL.clone();
     crate::observe::add_work();
+    crate::observe::release_deferred();
     let id = chain.0.insert(0, Entry(Arc::new(m) as Arc<dyn GlobalMiddleware>));
     GLOBAL_LEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let weak: Weak<GlobalChain> = Arc::downgrade(&chain);

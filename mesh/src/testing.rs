@@ -453,6 +453,9 @@ impl AllRecorder {
             observe::add_observer(&ALL_OBSERVER);
         }
         *live += 1;
+        drop(live);
+        // Unlocked: may drop a signal (see `observe::release_deferred`).
+        observe::release_deferred();
         AllRecorder { events }
     }
 
@@ -469,6 +472,9 @@ impl Drop for AllRecorder {
         if *live == 0 {
             observe::remove_observer(&ALL_OBSERVER);
         }
+        drop(live);
+        // Unlocked: may drop a signal (see `observe::release_deferred`).
+        observe::release_deferred();
     }
 }
 
