@@ -12,6 +12,13 @@ use std::time::Duration;
 
 use mesh::Signal;
 
+/// One test at a time: both toggle the process-wide view.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A receiver capture whose drop toggles the recent view.
 struct Toggles;
 
@@ -23,6 +30,7 @@ impl Drop for Toggles {
 
 #[test]
 fn a_signal_dropped_during_a_toggle_never_runs_its_drop_under_the_toggles_lock() {
+    let _s = serial();
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         // Victims first, so a toggle's pass over every signal takes a
@@ -64,4 +72,28 @@ fn a_signal_dropped_during_a_toggle_never_runs_its_drop_under_the_toggles_lock()
         finished.recv_timeout(Duration::from_secs(20)).is_ok(),
         "a signal's drop ran under set_recent_capacity's lock and deadlocked"
     );
+}
+
+/// Signals made while another thread turns global work on and off all
+/// end with the bit the last change set: none misses it (a signal is
+/// listed, and given the bit, under the same lock as the change).
+#[test]
+fn signals_made_during_toggles_all_see_the_final_state() {
+    let _s = serial();
+    let made: Vec<Signal<u8>> = std::thread::scope(|scope| {
+        let maker = scope.spawn(|| (0..5_000).map(|_| Signal::<u8>::new()).collect::<Vec<_>>());
+        for i in 0..200 {
+            mesh::history::set_recent_capacity(if i % 2 == 0 { 4 } else { 0 });
+        }
+        mesh::history::set_recent_capacity(1_000_000);
+        maker.join().unwrap()
+    });
+    // The view is on: every emit, on every signal, is recorded.
+    for s in &made {
+        s.emit(1);
+    }
+    assert_eq!(mesh::history::recent().len(), made.len());
+    mesh::history::set_recent_capacity(0);
+    // Off: no signal takes the full path any more.
+    assert!(made.iter().all(|s| s.emit(1).status == mesh::EmitStatus::NoReceivers));
 }
