@@ -297,11 +297,24 @@ pub(crate) enum Gate {
     Plain,
     /// Nobody listening, nothing to do.
     Idle,
-    /// An ordered signal with nothing else set: its turn, no envelope
-    /// unless a receiver wants one.
-    Ordered,
     /// The typed slow side: an ordered turn, or the full path.
     Other,
+}
+
+/// The state bits of `word`, [`GLOBAL`] read as what it stands for: kept
+/// only while [`observe::work`] (a live testing scope alone sets the bit
+/// and asks nothing of a signal already resolved).
+#[inline]
+fn state_of(word: u64) -> u64 {
+    let global = word & GLOBAL != 0 && observe::work();
+    (word & STATE & !GLOBAL) | if global { GLOBAL } else { 0 }
+}
+
+/// Whether `word` is an ordered signal's common case: receivers and
+/// nothing set but [`ORDERED`] (its turn, no general decision).
+#[inline]
+fn ordered_turn(word: u64) -> bool {
+    word & STATE == ORDERED && word & LEN != 0
 }
 
 /// State flag ([`Base::subs`]' word): the signal keeps history.
@@ -494,12 +507,10 @@ impl Base {
     }
 
     /// The state bits of the word, [`GLOBAL`] read as what it stands for
-    /// (set when [`observe::work`]), and the receiver count: what the
-    /// paths off the gate decide on.
+    /// (see [`state_of`]): what the paths off the gate decide on.
     #[inline]
     pub(crate) fn state(&self) -> u64 {
-        let word = self.subs.word();
-        (word & STATE & !GLOBAL) | if observe::work() { GLOBAL } else { 0 }
+        state_of(self.subs.word())
     }
 
     /// The way of an emit whose word (`word`, loaded by the caller) has
@@ -511,18 +522,13 @@ impl Base {
     #[cold]
     #[inline(never)]
     pub(crate) fn gate(&self, word: u64) -> Gate {
-        let global = word & GLOBAL != 0 && observe::work();
-        let state = word & STATE & !GLOBAL;
+        let state = state_of(word);
         // `idle()` on the loaded word: no receivers, no flags, no work.
-        if word & LEN == 0 && state & FLAGS == 0 && !global {
+        if word & LEN == 0 && state & (FLAGS | GLOBAL) == 0 {
             return Gate::Idle;
-        }
-        if global {
-            return Gate::Other;
         }
         match state {
             0 => Gate::Plain,
-            ORDERED => Gate::Ordered,
             STATS => {
                 // Counting is the only reason to be here: counted, then
                 // the hot path.
@@ -542,7 +548,7 @@ impl Base {
     /// One more mute guard.
     pub(crate) fn mute_one(&self) {
         // Never carried out of the word: the count stays as it was.
-        if !self.subs.add_bits_below(MUTE_ONE, MUTE_MAX << 44) {
+        if !self.subs.add_bits_below(MUTE_ONE, MUTED) {
             panic!("more than {MUTE_MAX} mute guards alive on one signal");
         }
     }
@@ -677,7 +683,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if size_of::<T>() > LARGE_PAYLOAD {
             // Decided here: each frame a large payload passes through by
             // value costs its size in stack in an unoptimised build.
-            if self.subs.word() == 0 || self.idle() {
+            if self.idle() {
                 return Emitted::with(EmitStatus::NoReceivers);
             }
             return self.emit_large(data, None);
@@ -710,9 +716,11 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// receivers, and none of the state sends it down the full path
     /// (muted or counted signals with no receivers report
     /// [`EmitStatus::NoReceivers`] and count nothing, as an idle one).
+    /// A zero word answers at once.
     #[inline]
     pub(crate) fn idle(&self) -> bool {
-        self.subs.len() == 0 && !self.has_work()
+        let word = self.subs.word();
+        word == 0 || (word & LEN == 0 && !self.has_work())
     }
 
     /// [`Signal::emit`] after the "anyone listening?" check, as
@@ -733,11 +741,10 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// cache.
     #[inline]
     pub(crate) fn emit_cold_bits(&self, data: T) -> u128 {
-        let word = self.subs.word();
-        if word == 0 || self.idle() {
+        if self.idle() {
             return Emitted::with(EmitStatus::NoReceivers).to_bits();
         }
-        if word & STATE == ORDERED && word & LEN != 0 {
+        if ordered_turn(self.subs.word()) {
             return self.emit_gated_bits(data, true);
         }
         self.emit_slow(data, None, None).to_bits()
@@ -749,15 +756,14 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[inline(always)]
     pub(crate) fn emit_word_bits(&self, data: T, word: u64) -> u128 {
         if word & STATE != 0 {
-            // An ordered signal with receivers and nothing else set (its
-            // common case) goes to its turn without the general decision.
-            if word & STATE == ORDERED && word & LEN != 0 {
+            // An ordered signal's common case goes to its turn without the
+            // general decision.
+            if ordered_turn(word) {
                 return self.emit_gated_bits(data, true);
             }
             match self.base.gate(word) {
                 Gate::Plain => {}
                 Gate::Idle => return Emitted::with(EmitStatus::NoReceivers).to_bits(),
-                Gate::Ordered => return self.emit_gated_bits(data, true),
                 Gate::Other => return self.emit_gated_bits(data, false),
             }
         }

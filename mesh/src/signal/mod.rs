@@ -589,7 +589,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// [`connect_from`](Self::connect_from) for another source skip it.
     #[inline(always)]
     pub fn emit_from(&self, source: impl Into<Cow<'static, str>>, data: T) -> Emitted {
-        if self.core.subs.word() == 0 || self.core.idle() {
+        if self.core.idle() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         if size_of::<T>() > LARGE_PAYLOAD {
@@ -602,7 +602,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// given); the signal sets `name` and `seq`.
     #[inline(always)]
     pub fn emit_event(&self, event: Event<T>) -> Emitted {
-        if self.core.subs.word() == 0 || self.core.idle() {
+        if self.core.idle() {
             return Emitted::with(EmitStatus::NoReceivers);
         }
         if size_of::<Event<T>>() > LARGE_PAYLOAD {
