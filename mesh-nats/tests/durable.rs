@@ -14,7 +14,7 @@ use std::time::Duration;
 use mesh::prelude::*;
 use mesh_nats::{Bridge, Config, Durable, Start};
 
-use common::{Server, eventually, imported_log};
+use common::{Server, eventually, imported_log, wire_signal};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -29,8 +29,7 @@ async fn a_late_importer_replays_then_continues_live_without_gap_or_duplicate() 
     static NS: Namespace = Namespace::new("dur-seam");
     let server = Server::start();
     let (a, b) = pair(&server, "seam").await;
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let _export = a.export_durable("dur-seam.>").await.unwrap();
     for i in 1..=500 {
         signal.emit(i);
@@ -62,8 +61,7 @@ async fn replay_starts_at_a_sequence_or_a_time() {
     static NS: Namespace = Namespace::new("dur-start");
     let server = Server::start();
     let (a, b) = pair(&server, "start").await;
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let _export = a.export_durable("dur-start.>").await.unwrap();
     for i in 1..=10 {
         signal.emit(i);
@@ -105,8 +103,7 @@ async fn a_named_consumer_resumes_where_it_stopped() {
     static NS: Namespace = Namespace::new("dur-resume");
     let server = Server::start();
     let (a, b) = pair(&server, "resume").await;
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let _export = a.export_durable("dur-resume.>").await.unwrap();
     let (log, _c) = imported_log(&signal);
     let durable = || Durable::new().consumer("resumer").unwrap();

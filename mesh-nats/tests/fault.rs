@@ -23,7 +23,7 @@ use mesh::{Event, Signal};
 use mesh_nats::report::{self, LossReason};
 use mesh_nats::{Bridge, Config, Durable, ORIGIN_KEY};
 
-use common::{Server, eventually};
+use common::{Server, eventually, wire_signal};
 
 const N: u64 = 30_000;
 const OUTAGE: Duration = Duration::from_secs(2);
@@ -66,8 +66,7 @@ async fn durable_mode_delivers_exactly_once_in_order_across_a_server_kill() {
     static NS: Namespace = Namespace::new("fault-durable");
     let mut server = Server::start();
     let (a, b) = pair(&server, "fdur").await;
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let (log, _c) = imported_log(&signal);
     let _export = a.export_durable("fault-durable.>").await.unwrap();
     let _import = b
@@ -113,8 +112,7 @@ async fn live_mode_reports_every_loss_across_a_server_kill() {
     static NS: Namespace = Namespace::new("fault-live");
     let mut server = Server::start();
     let (a, b) = pair(&server, "flive").await;
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let (log, _c) = imported_log(&signal);
     let exporter_lost = Arc::new(Mutex::new(0u64));
     let sink = exporter_lost.clone();
@@ -198,8 +196,7 @@ async fn an_outage_buffers_up_to_the_bound_and_reports_the_rest() {
     };
     let a = Bridge::connect(server.url(), config("a")).await.unwrap();
     let b = Bridge::connect(server.url(), config("b")).await.unwrap();
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let (log, _c) = imported_log(&signal);
     let reported = Arc::new(Mutex::new(0u64));
     let sink = reported.clone();

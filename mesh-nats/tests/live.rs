@@ -17,7 +17,7 @@ use mesh_nats::wire::{self, WireError};
 use mesh_nats::{Bridge, BridgeError, Config};
 use serde::{Deserialize, Serialize};
 
-use common::{Server, eventually};
+use common::{Server, eventually, wire_signal};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -357,8 +357,7 @@ async fn export_losses_are_counted_and_reported() {
     let server = Server::start();
     let config = Config::new("loss").unwrap().export_buffer(1);
     let bridge = Bridge::connect(server.url(), config).await.unwrap();
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let reported = Arc::new(Mutex::new(0u64));
     let sink = reported.clone();
     let _reports = report::lost().connect(move |l: &report::Lost| {

@@ -13,7 +13,7 @@ use mesh::prelude::*;
 use mesh_nats::wire;
 use mesh_nats::{Bridge, Config, Durable, Start};
 
-use common::{Server, eventually, imported_log};
+use common::{Server, eventually, imported_log, wire_signal};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -30,8 +30,7 @@ async fn a_second_import_on_one_bridge_replays_the_stream() {
     static NS: Namespace = Namespace::new("rv-replay");
     let server = Server::start();
     let (a, b) = pair(&server, "rvr", Config::new("rvr").unwrap()).await;
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let signal = wire_signal(&NS);
     let _export = a.export_durable("rv-replay.>").await.unwrap();
     for i in 1..=10 {
         signal.emit(i);
@@ -77,8 +76,7 @@ async fn a_seq_of_u64_max_does_not_stop_the_import() {
     static NS: Namespace = Namespace::new("rv-seq");
     let server = Server::start();
     let b = Bridge::connect(server.url(), Config::new("rvs").unwrap()).await.unwrap();
-    let signal = NS.signal::<u64>("n").unwrap();
-    signal.serde_payloads();
+    let _signal = wire_signal(&NS);
     let _import = b.import("rv-seq.>").await.unwrap();
     let raw = async_nats::connect(server.url()).await.unwrap();
     let h = |id: &str, seq: &str| {

@@ -49,3 +49,11 @@ pub fn imported_log(
     });
     (log, connection)
 }
+
+/// The `u64` signal `n` of namespace `ns`, able to cross the bridge (its
+/// payloads serialise): what most of these tests send.
+pub fn wire_signal(ns: &'static mesh::Namespace) -> mesh::Signal<u64> {
+    let signal = ns.signal::<u64>("n").unwrap();
+    signal.serde_payloads();
+    signal
+}
