@@ -14,21 +14,15 @@ use std::time::Duration;
 use mesh::prelude::*;
 use mesh_nats::{Bridge, Config, Durable, Start};
 
-use common::{Server, eventually, imported_log, wire_signal};
+use common::{Server, eventually, imported_log, pair, wire_signal};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn pair(server: &Server, prefix: &str) -> (Bridge, Bridge) {
-    let a = Bridge::connect(server.url(), Config::new(prefix).unwrap().node("a").unwrap());
-    let b = Bridge::connect(server.url(), Config::new(prefix).unwrap().node("b").unwrap());
-    (a.await.unwrap(), b.await.unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_importer_replays_then_continues_live_without_gap_or_duplicate() {
     static NS: Namespace = Namespace::new("dur-seam");
     let server = Server::start();
-    let (a, b) = pair(&server, "seam").await;
+    let (a, b) = pair(&server, "seam", |c| c).await;
     let signal = wire_signal(&NS);
     let _export = a.export_durable("dur-seam.>").await.unwrap();
     for i in 1..=500 {
@@ -60,7 +54,7 @@ async fn a_late_importer_replays_then_continues_live_without_gap_or_duplicate() 
 async fn replay_starts_at_a_sequence_or_a_time() {
     static NS: Namespace = Namespace::new("dur-start");
     let server = Server::start();
-    let (a, b) = pair(&server, "start").await;
+    let (a, b) = pair(&server, "start", |c| c).await;
     let signal = wire_signal(&NS);
     let _export = a.export_durable("dur-start.>").await.unwrap();
     for i in 1..=10 {
@@ -102,7 +96,7 @@ async fn replay_starts_at_a_sequence_or_a_time() {
 async fn a_named_consumer_resumes_where_it_stopped() {
     static NS: Namespace = Namespace::new("dur-resume");
     let server = Server::start();
-    let (a, b) = pair(&server, "resume").await;
+    let (a, b) = pair(&server, "resume", |c| c).await;
     let signal = wire_signal(&NS);
     let _export = a.export_durable("dur-resume.>").await.unwrap();
     let (log, _c) = imported_log(&signal);

@@ -41,13 +41,9 @@ fn imported_log(signal: &Signal<u64>) -> (Log, mesh::Connection) {
     (log, connection)
 }
 
+/// The pair of these tests: publishes retried through any outage.
 async fn pair(server: &Server, prefix: &str) -> (Bridge, Bridge) {
-    let config = |node: &str| {
-        Config::new(prefix).unwrap().node(node).unwrap().retry_for(Duration::from_secs(120))
-    };
-    let a = Bridge::connect(server.url(), config("a")).await.unwrap();
-    let b = Bridge::connect(server.url(), config("b")).await.unwrap();
-    (a, b)
+    common::pair(server, prefix, |c| c.retry_for(Duration::from_secs(120))).await
 }
 
 /// Kills the server once `ready()`, restarts it after [`OUTAGE`];

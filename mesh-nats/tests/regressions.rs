@@ -13,23 +13,16 @@ use mesh::prelude::*;
 use mesh_nats::wire;
 use mesh_nats::{Bridge, Config, Durable, Start};
 
-use common::{Server, eventually, imported_log, wire_signal};
+use common::{Server, eventually, imported_log, pair, wire_signal};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn pair(server: &Server, prefix: &str, a: Config) -> (Bridge, Bridge) {
-    let _ = prefix;
-    let b = Bridge::connect(server.url(), Config::new(a.prefix()).unwrap().node("b").unwrap());
-    let a = Bridge::connect(server.url(), a.node("a").unwrap());
-    (a.await.unwrap(), b.await.unwrap())
-}
 
 /// Re-importing a stream with Start::All on the same bridge replays nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_import_on_one_bridge_replays_the_stream() {
     static NS: Namespace = Namespace::new("rv-replay");
     let server = Server::start();
-    let (a, b) = pair(&server, "rvr", Config::new("rvr").unwrap()).await;
+    let (a, b) = pair(&server, "rvr", |c| c).await;
     let signal = wire_signal(&NS);
     let _export = a.export_durable("rv-replay.>").await.unwrap();
     for i in 1..=10 {
@@ -53,7 +46,7 @@ async fn a_second_import_on_one_bridge_replays_the_stream() {
 async fn an_event_rejected_at_encoding_is_no_gap_on_the_wire() {
     static NS: Namespace = Namespace::new("rv-gap");
     let server = Server::start();
-    let (a, b) = pair(&server, "rvg", Config::new("rvg").unwrap().max_body(16)).await;
+    let (a, b) = pair(&server, "rvg", |c| c.max_body(16)).await;
     let signal = NS.signal::<String>("s").unwrap();
     signal.serde_payloads();
     let _export = a.export("rv-gap.>").unwrap();

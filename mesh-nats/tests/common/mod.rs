@@ -57,3 +57,16 @@ pub fn wire_signal(ns: &'static mesh::Namespace) -> mesh::Signal<u64> {
     signal.serde_payloads();
     signal
 }
+
+/// Two bridges on `server` with prefix `prefix`, nodes `a` and `b`, each
+/// config passed through `tweak` (limits, retries) first.
+pub async fn pair(
+    server: &Server,
+    prefix: &str,
+    tweak: impl Fn(mesh_nats::Config) -> mesh_nats::Config,
+) -> (mesh_nats::Bridge, mesh_nats::Bridge) {
+    let config = |node: &str| tweak(mesh_nats::Config::new(prefix).unwrap().node(node).unwrap());
+    let a = mesh_nats::Bridge::connect(server.url(), config("a"));
+    let b = mesh_nats::Bridge::connect(server.url(), config("b"));
+    (a.await.unwrap(), b.await.unwrap())
+}
