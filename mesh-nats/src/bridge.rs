@@ -909,14 +909,13 @@ impl Inner {
         let mut lost = 0;
         {
             let mut tracks = self.tracks.lock().unwrap_or_else(|e| e.into_inner());
-            if tracks.len() >= TRACKS_KEPT
-                && !tracks.contains_key(&(origin.to_owned(), name.to_owned()))
-            {
+            let key = (origin.to_owned(), name.to_owned());
+            if tracks.len() >= TRACKS_KEPT && !tracks.contains_key(&key) {
                 // Bounded against origins that come and go (or a hostile
                 // publisher): counting starts over for all of them.
                 tracks.clear();
             }
-            let track = tracks.entry((origin.to_owned(), name.to_owned())).or_default();
+            let track = tracks.entry(key).or_default();
             if track.next == 0 || seq == track.next {
                 track.next = seq.saturating_add(1);
             } else if seq > track.next {

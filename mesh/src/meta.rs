@@ -189,7 +189,9 @@ pub fn failed() -> &'static Signal<ReceiverFailed> {
 ///
 /// [`RegistryError::NotMeta`](crate::registry::RegistryError::NotMeta)
 /// if `name` does not start with `mesh.`, `InvalidName` if it is not a
-/// dotted name, `TypeMismatch` if it is taken by another payload type.
+/// dotted name, `TypeMismatch` if it is taken by another payload type,
+/// [`Reserved`](crate::registry::RegistryError::Reserved) if it is under
+/// `mesh.receiver.`, the built-ins' own.
 ///
 /// ```
 /// #[derive(Debug, Clone)]

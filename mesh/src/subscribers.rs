@@ -301,22 +301,12 @@ impl<E: Clone + Flags> Subscribers<E> {
     /// whether it added.
     pub(crate) fn add_bits_below(&self, step: u64, field: u64) -> bool {
         debug_assert_eq!((step | field) & LEN, 0);
-        let mut seen = self.word();
-        loop {
-            if seen & field == field {
-                return false;
-            }
-            // Relaxed, as every change of the word (see the field).
-            match self.word.compare_exchange_weak(
-                seen,
-                seen.wrapping_add(step),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => seen = now,
-            }
-        }
+        // Relaxed, as every change of the word (see the field).
+        self.word
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                (w & field != field).then(|| w.wrapping_add(step))
+            })
+            .is_ok()
     }
 
     /// The snapshot version: changes whenever the snapshot is replaced.

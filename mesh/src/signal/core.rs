@@ -490,7 +490,7 @@ impl Base {
     /// Counts one emit if counting is on (the paths off the hot one).
     #[inline]
     pub(crate) fn count_if_on(&self) {
-        if self.subs.word() & STATS != 0 {
+        if self.counting() {
             self.count_emit();
         }
     }

@@ -614,14 +614,14 @@ impl<T: Send + Sync + 'static> Signal<T> {
     /// Mutes the signal until the guard drops: emits (from any thread)
     /// that start while a guard lives return [`EmitStatus::Muted`] and reach
     /// nobody. Guards nest: the signal stays muted while any guard lives.
+    /// Dispatches already in progress, and events an ordered signal had
+    /// already queued, are still delivered.
     ///
     /// # Panics
     ///
     /// If 1,048,575 (2^20 − 1) guards of this signal are alive already:
     /// the count shares a word with the receiver count and the signal's
     /// flags. The count is left as it was.
-    /// Dispatches already in progress, and events an ordered signal had
-    /// already queued, are still delivered.
     ///
     /// ```
     /// use mesh::{EmitStatus, Signal};
