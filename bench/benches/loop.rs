@@ -12,6 +12,10 @@
 //! receiver), `ordered` (`Signal::emit` on an ordered signal, one
 //! receiver), `receiver` (an event type's `.emit()` to one `#[receiver]`
 //! function, where `static` connects a closure), `signal0`, `publisher0`, `static0` (no receiver);
+//! and, to split the envelope's cost into its parts, `clock`
+//! (`SystemTime::now()` alone), `id` (`Event::new`: the clock read and a
+//! fresh id) and `rmw` (an uncontended `AtomicU64::fetch_add`, what the
+//! envelope's `seq` costs);
 //! any form followed by `+stats` runs with emit counting on
 //! (`introspect::set_stats`). The second
 //! argument is the number of emits (default 1,000,000). The program's own
@@ -58,6 +62,28 @@ fn run(form: &str, k: u64) {
         }
         None => form,
     };
+    match form {
+        "clock" => {
+            for _ in 0..k {
+                black_box(std::time::SystemTime::now());
+            }
+            return;
+        }
+        "id" => {
+            for _ in 0..k {
+                black_box(Event::new(black_box(1u64)));
+            }
+            return;
+        }
+        "rmw" => {
+            let n = AtomicU64::new(0);
+            for _ in 0..k {
+                black_box(n.fetch_add(1, Relaxed));
+            }
+            return;
+        }
+        _ => {}
+    }
     let s = Signal::<u64>::with_config(if form == "ordered" {
         SignalConfig::new().ordered()
     } else {
@@ -114,6 +140,9 @@ fn main() {
         "signal0",
         "publisher0",
         "static0",
+        "clock",
+        "id",
+        "rmw",
     ];
     for form in forms {
         let k = 2_000_000;

@@ -384,34 +384,39 @@ fn new_millisecond(s: &IdState, now: SystemTime) -> u64 {
 pub(crate) fn new_id() -> (Uuid, SystemTime) {
     let now = SystemTime::now();
     // The closure returns one integer (in registers), not the id: see below.
-    let bits = ID_STATE.with(|s| {
-        let now_ms = millis_of(s, now);
-        let (mut ms, mut counter) = (s.millis.get(), s.counter.get());
-        if now_ms > ms {
-            ms = now_ms;
-            counter = next_random(&s.rng) & COUNTER_SEED_MASK;
-        } else if counter >= COUNTER_MAX {
-            // Counter exhausted within one millisecond (or the clock went
-            // back): borrow the next millisecond so ids keep increasing.
-            ms += 1;
-            counter = next_random(&s.rng) & COUNTER_SEED_MASK;
-        } else {
-            counter += 1;
-        }
-        s.millis.set(ms);
-        s.counter.set(counter);
-        let tail = next_random(&s.rng);
-        // Built as one integer: an id assembled byte by byte, or returned
-        // through memory, is read back through a store-forwarding stall
-        // (measured: ~8 ns per id each).
-        u128::from(ms & 0xFFFF_FFFF_FFFF) << 80
-            | 0x7 << 76
-            | u128::from((counter >> 6) & 0xFFF) << 64
-            | 0b10 << 62
-            | u128::from(counter & 0x3F) << 56
-            | u128::from(tail & 0x00FF_FFFF_FFFF_FFFF)
-    });
+    let bits = ID_STATE.with(|s| id_bits(s, now));
     (Uuid::from_u128(bits), now)
+}
+
+/// The id of [`new_id`] as one integer, from the thread's state `s` and
+/// the clock read `now`.
+#[inline(never)]
+fn id_bits(s: &IdState, now: SystemTime) -> u128 {
+    let now_ms = millis_of(s, now);
+    let (mut ms, mut counter) = (s.millis.get(), s.counter.get());
+    if now_ms > ms {
+        ms = now_ms;
+        counter = next_random(&s.rng) & COUNTER_SEED_MASK;
+    } else if counter >= COUNTER_MAX {
+        // Counter exhausted within one millisecond (or the clock went
+        // back): borrow the next millisecond so ids keep increasing.
+        ms += 1;
+        counter = next_random(&s.rng) & COUNTER_SEED_MASK;
+    } else {
+        counter += 1;
+    }
+    s.millis.set(ms);
+    s.counter.set(counter);
+    let tail = next_random(&s.rng);
+    // Built as one integer: an id assembled byte by byte, or returned
+    // through memory, is read back through a store-forwarding stall
+    // (measured: ~8 ns per id each).
+    u128::from(ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | u128::from((counter >> 6) & 0xFFF) << 64
+        | 0b10 << 62
+        | u128::from(counter & 0x3F) << 56
+        | u128::from(tail & 0x00FF_FFFF_FFFF_FFFF)
 }
 
 /// A type-erased view of one envelope: an entry of the process-wide
