@@ -186,7 +186,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             .filter_map(|(token, answer)| {
                 let result = *answer.downcast::<Result<R, String>>().ok()?;
                 let at = snap.items().iter().position(|s| s.0.token() == Some(token))?;
-                let (id, priority) = snap.keys()[at];
+                let (id, priority) = snap.key(at);
                 Some(Response {
                     receiver: ReceiverInfo::of(id, priority, &snap.items()[at]),
                     result,

@@ -449,8 +449,7 @@ impl Base {
             let snap = self.subs.load();
             info = snap
                 .keys()
-                .iter()
-                .position(|&(i, _)| i == id)
+                .position(|(i, _)| i == id)
                 .map(|at| ReceiverInfo::of(id, priority, &snap.items()[at]));
         }
         if announce {
@@ -1383,9 +1382,9 @@ impl Base {
             // A one-shot that panicked unwound before it could ask to be
             // removed, but it is spent: its expiry says so.
             if let Some(reason) = items[i].0.expiry() {
-                after.removals.push((snap.keys()[i].0, reason));
+                after.removals.push((snap.key(i).0, reason));
             } else if status & REMOVE != 0 {
-                after.removals.push((snap.keys()[i].0, DisconnectReason::Expired));
+                after.removals.push((snap.key(i).0, DisconnectReason::Expired));
             }
         }
         self.aftermath(after);
@@ -1522,7 +1521,7 @@ impl Base {
     fn is_attached(&self, id: u64) -> bool {
         // A query: it reads, removes nothing and runs no user code.
         let snap = self.subs.load();
-        snap.keys().iter().zip(snap.items()).any(|(&(i, _), s)| i == id && Self::live(s))
+        snap.keys().zip(snap.items()).any(|((i, _), s)| i == id && Self::live(s))
     }
 }
 
@@ -1660,7 +1659,7 @@ impl Drop for Base {
         if !observe::wants_disconnected() {
             return;
         }
-        for (slot, &(id, priority)) in snap.items().iter().zip(snap.keys()) {
+        for (slot, (id, priority)) in snap.items().iter().zip(snap.keys()) {
             let info = ReceiverInfo::of(id, priority, slot);
             observe::disconnected(self.name, self.id, info, DisconnectReason::SignalDropped);
         }

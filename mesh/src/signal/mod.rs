@@ -506,7 +506,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             .iter()
             .zip(snap.keys())
             .filter(|(s, _)| Base::live(s))
-            .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
+            .map(|(s, (id, priority))| ReceiverInfo::of(id, priority, s))
             .collect()
     }
 
@@ -519,7 +519,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             .iter()
             .zip(snap.keys())
             .filter(|(s, _)| Base::live(s))
-            .map(|(s, &(id, priority))| {
+            .map(|(s, (id, priority))| {
                 (ReceiverInfo::of(id, priority, s), s.0.backlog().map(|b| b.report()))
             })
             .collect()
@@ -546,7 +546,7 @@ impl<T: Send + Sync + 'static> Signal<T> {
             .iter()
             .zip(snap.keys())
             .filter(|(s, _)| s.0.accepts(source))
-            .map(|(s, &(id, priority))| ReceiverInfo::of(id, priority, s))
+            .map(|(s, (id, priority))| ReceiverInfo::of(id, priority, s))
             .collect()
     }
 
