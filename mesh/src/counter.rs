@@ -15,21 +15,6 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Whether new signals count their emits (`introspect::set_stats`).
-/// `Relaxed`: read when a signal is made; `set_stats` also sets each
-/// existing signal's own flag.
-static ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether counting is on for new signals.
-pub(crate) fn on() -> bool {
-    ON.load(Ordering::Relaxed)
-}
-
-/// Turns counting on or off for new signals.
-pub(crate) fn set_on(on: bool) {
-    ON.store(on, Ordering::Relaxed);
-}
-
 /// Threads with a shard of their own.
 const SHARDS: usize = 8;
 

@@ -117,9 +117,10 @@ pub enum ReceiverKind {
     },
 }
 
-/// Turns per-signal emit counting on or off, for every registered signal
-/// and every signal made afterwards ([`SignalNode::emits`]; a signal
-/// being made while this runs may miss the change). Off by default. Off,
+/// Turns per-signal emit counting on or off, for every signal — registered
+/// or anonymous, made before or after ([`SignalNode::emits`]; anonymous
+/// signals are not in the [`topology`], but count, and stop counting,
+/// with the others). Off by default. Off,
 /// the check shares the branch that already sends muted, ordered or
 /// recorded emits elsewhere (no load is added); on, a counted emit adds
 /// a store to a cache line of its thread's own, ~2 ns, and two threads
@@ -139,15 +140,12 @@ pub enum ReceiverKind {
 /// assert_eq!(t.signal("doc-stats.tick").unwrap().emits, 2);
 /// ```
 pub fn set_stats(on: bool) {
-    crate::counter::set_on(on);
-    for signal in registry::signals() {
-        signal.set_counting(on);
-    }
+    crate::observe::set_counting(on);
 }
 
 /// Whether [`set_stats`] turned counting on.
 pub fn stats_enabled() -> bool {
-    crate::counter::on()
+    crate::observe::counting()
 }
 
 /// A snapshot of every registered signal and its receivers.
@@ -527,6 +525,73 @@ fn dot(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Signal;
+
+    /// The tests that turn counting on or off: one at a time (counting is
+    /// process-wide).
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Holds [`SERIAL`] and puts counting back as it found it when
+    /// dropped, a failed assertion included.
+    struct Stats {
+        was: bool,
+        _one: std::sync::MutexGuard<'static, ()>,
+    }
+
+    impl Stats {
+        fn lock() -> Stats {
+            let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+            Stats { was: stats_enabled(), _one: one }
+        }
+    }
+
+    impl Drop for Stats {
+        fn drop(&mut self) {
+            set_stats(self.was);
+        }
+    }
+
+    /// Issue 13: `set_stats(false)` reached only registered signals, so an
+    /// anonymous signal made while counting was on kept counting (its
+    /// emits took the counting path) after counting was turned off, and a
+    /// publisher made while it was on went on counting too.
+    #[test]
+    fn stats_off_reaches_anonymous_signals_made_while_on() {
+        let _stats = Stats::lock();
+        set_stats(true);
+        let signal = Signal::<u8>::new();
+        let _c = signal.connect(|_: &u8| {});
+        let mut publisher = signal.publisher();
+        signal.emit(1);
+        publisher.emit(2);
+        assert_eq!(signal.core().emit_count(), 2, "counted while on");
+
+        set_stats(false);
+        signal.emit(3);
+        publisher.emit(4);
+        assert_eq!(signal.core().emit_count(), 2, "nothing counted once off");
+        assert!(!signal.core().counting(), "the signal's STATS bit is cleared");
+    }
+
+    /// The reverse: an anonymous signal made while counting was off starts
+    /// counting when it is turned on, as do its publishers.
+    #[test]
+    fn stats_on_reaches_anonymous_signals_made_while_off() {
+        let _stats = Stats::lock();
+        set_stats(false);
+        let signal = Signal::<u8>::new();
+        let _c = signal.connect(|_: &u8| {});
+        let mut publisher = signal.publisher();
+        signal.emit(1);
+        publisher.emit(2);
+        assert_eq!(signal.core().emit_count(), 0, "nothing counted while off");
+
+        set_stats(true);
+        signal.emit(3);
+        publisher.emit(4);
+        assert_eq!(signal.core().emit_count(), 2, "counted once on");
+        assert!(signal.core().counting(), "the signal's STATS bit is set");
+    }
 
     fn receiver(id: u64, name: &'static str, kind: ReceiverKind) -> ReceiverNode {
         ReceiverNode { id, name: Cow::Borrowed(name), priority: 0, sources: Vec::new(), kind }

@@ -26,7 +26,7 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use crate::connection::DisconnectReason;
@@ -84,25 +84,40 @@ pub(crate) fn sub_work() {
 // happens-after a change sees the bit that change set (read-write
 // coherence on the signal's word; Relaxed throughout, as the bit only gates
 // work and the full path re-reads the counters themselves).
+//
+// The same list carries the `STATS` bit (`introspect::set_stats`), with the
+// same invariant: while `GATES` is not held, every live signal's `STATS`
+// bit is `Gates::counting` (set under the lock by `set_counting`, and by
+// `gate` for a new signal), registered or anonymous.
 
 /// A signal, as the global gate sees it.
 pub(crate) trait Gated: Send + Sync {
     /// Sets or clears the signal's `GLOBAL` bit.
     fn set_global(&self, on: bool);
+    /// Sets or clears the signal's `STATS` bit (counting its emits),
+    /// without republishing its snapshot (see [`touch`](Gated::touch)).
+    fn set_counting(&self, on: bool);
+    /// Republishes the signal's snapshot unchanged, so its publishers
+    /// re-derive their paths from its state. Takes the signal's writer
+    /// lock: never called under [`GATES`].
+    fn touch(&self);
 }
 
-/// Every signal made so far (weakly), and the bit they carry.
+/// Every signal made so far (weakly), and the bits they carry.
 struct Gates {
     signals: Vec<std::sync::Weak<dyn Gated>>,
     /// The `GLOBAL` bit every listed signal carries.
     on: bool,
+    /// The `STATS` bit every listed signal carries.
+    counting: bool,
     /// Signals dropped since the list was last pruned: at more than half
     /// the list, the dropped ones are pruned (their memory, kept by the
     /// `Weak`s, is freed), so the list is at most twice the live signals.
     dropped: usize,
 }
 
-static GATES: Mutex<Gates> = Mutex::new(Gates { signals: Vec::new(), on: false, dropped: 0 });
+static GATES: Mutex<Gates> =
+    Mutex::new(Gates { signals: Vec::new(), on: false, counting: false, dropped: 0 });
 
 fn gates() -> MutexGuard<'static, Gates> {
     // No user code runs under the lock (the strong handles a pass takes are
@@ -124,13 +139,7 @@ fn regate(mut gates: MutexGuard<'static, Gates>) {
         return;
     }
     gates.on = on;
-    let mut held: Vec<Arc<dyn Gated>> = Vec::with_capacity(gates.signals.len());
-    for signal in &gates.signals {
-        if let Some(signal) = signal.upgrade() {
-            signal.set_global(on);
-            held.push(signal);
-        }
-    }
+    let mut held = each_live(&gates, |signal| signal.set_global(on));
     drop(gates);
     // A handle held here may be a signal's last (another thread dropped
     // its own meanwhile): its drop runs user code (its receivers' drops,
@@ -141,6 +150,19 @@ fn regate(mut gates: MutexGuard<'static, Gates>) {
     let _ = DEFERRED.try_with(|d| d.borrow_mut().extend(held.drain(..)));
     // (Only if the thread is exiting: dropped here, as any thread-local.)
     drop(held);
+}
+
+/// Calls `f` on every live listed signal; returns the strong handles the
+/// pass took, to be dropped with no lock held.
+fn each_live(gates: &Gates, f: impl Fn(&dyn Gated)) -> Vec<Arc<dyn Gated>> {
+    let mut held: Vec<Arc<dyn Gated>> = Vec::with_capacity(gates.signals.len());
+    for signal in &gates.signals {
+        if let Some(signal) = signal.upgrade() {
+            f(&*signal);
+            held.push(signal);
+        }
+    }
+    held
 }
 
 thread_local! {
@@ -167,7 +189,40 @@ pub(crate) fn gate(signal: &dyn Gated, weak: std::sync::Weak<dyn Gated>) {
     if gates.on {
         signal.set_global(true);
     }
+    // No publisher of it exists yet: nothing to republish.
+    if gates.counting {
+        signal.set_counting(true);
+    }
     gates.signals.push(weak);
+}
+
+// ----- counting -------------------------------------------------------------
+
+/// `Gates::counting`, readable without the lock (for
+/// `introspect::stats_enabled`). Written under the lock; Relaxed: a
+/// report, nothing is published through it.
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether every signal counts its emits ([`set_counting`]).
+pub(crate) fn counting() -> bool {
+    COUNTING.load(Ordering::Relaxed)
+}
+
+/// Sets or clears the `STATS` bit of every live signal — registered or
+/// anonymous — and of every signal made afterwards, then republishes each
+/// one's snapshot so its publishers see the change. Takes signal writer
+/// locks and may drop a signal's last handle (user code): the caller holds
+/// no lock.
+pub(crate) fn set_counting(on: bool) {
+    let mut gates = gates();
+    gates.counting = on;
+    COUNTING.store(on, Ordering::Relaxed);
+    let held = each_live(&gates, |signal| signal.set_counting(on));
+    drop(gates);
+    for signal in &held {
+        signal.touch();
+    }
+    drop(held);
 }
 
 /// A signal was dropped: prunes the list once dropped signals are more

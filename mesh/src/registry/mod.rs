@@ -142,8 +142,6 @@ trait Erased: Send + Sync {
     fn receiver_count(&self) -> usize;
     /// What introspection reads of it.
     fn facts(self: Arc<Self>) -> SignalFacts;
-    /// Starts or stops counting its emits.
-    fn set_counting(&self, on: bool);
     fn payload_type_id(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
     fn config(&self) -> SignalConfig;
@@ -186,9 +184,6 @@ impl<T: Send + Sync + 'static> Erased for Core<T> {
     }
     fn receiver_count(&self) -> usize {
         self.base.receiver_count()
-    }
-    fn set_counting(&self, on: bool) {
-        self.base.set_flag(crate::signal::STATS, on);
     }
     fn facts(self: Arc<Self>) -> SignalFacts {
         let emits = self.base.emit_count();
@@ -354,11 +349,6 @@ impl SignalRef {
             return Some(Ok(dynamic.emit_event(event)));
         }
         self.erased.clone().emit_json_event(event)
-    }
-
-    /// Starts or stops counting its emits.
-    pub(crate) fn set_counting(&self, on: bool) {
-        self.erased.set_counting(on);
     }
 
     /// What introspection reads of it.

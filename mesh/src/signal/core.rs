@@ -271,7 +271,7 @@ pub(crate) struct Base {
     /// do" is one load and a compare with zero, and "receivers, nothing
     /// else" one load and a mask: the signal's flags (bits 32–39:
     /// [`HISTORY`], [`MIDDLEWARE`]), [`ORDERED`] (fixed at creation),
-    /// [`STATS`], [`GLOBAL`] (the process-wide gate, kept by
+    /// [`STATS`] and [`GLOBAL`] (the process-wide gate; both kept by
     /// [`observe`]'s list of signals), and the number of live
     /// [`MuteGuard`]s (bits 44–63, in steps of [`MUTE_ONE`]). Relaxed:
     /// these bits only gate work (the state they gate is reached through
@@ -325,8 +325,10 @@ pub(crate) const MIDDLEWARE: u64 = 1 << 33;
 pub(crate) const FLAGS: u64 = 0xFF << 32;
 /// State: the signal is ordered (set at creation, never changed).
 pub(crate) const ORDERED: u64 = 1 << 40;
-/// State: emits are counted (`introspect::set_stats`). Outside
-/// [`FLAGS`]: counting keeps an emit on its path, it only adds the count.
+/// State: emits are counted (`introspect::set_stats`). Set and cleared on
+/// every signal at once, registered or anonymous, by [`observe`]'s list of
+/// signals. Outside [`FLAGS`]: counting keeps an emit on its path, it only
+/// adds the count.
 pub(crate) const STATS: u64 = 1 << 41;
 /// State: something process-wide may want this emit — global work
 /// ([`observe::work`]: global middleware, the recent view, recorders) or
@@ -1617,10 +1619,10 @@ impl Base {
             failures: AtomicU64::new(0),
             emits: OnceLock::new(),
         };
-        let state =
-            if ordered { ORDERED } else { 0 } | if crate::counter::on() { STATS } else { 0 };
-        if state != 0 {
-            base.subs.set_bits(state);
+        // `STATS` and `GLOBAL` are set when the signal is listed
+        // (`observe::gate`).
+        if ordered {
+            base.subs.set_bits(ORDERED);
         }
         base
     }
@@ -1635,10 +1637,21 @@ impl Base {
     }
 }
 
-/// Every signal is on [`observe`]'s list, which pushes [`GLOBAL`] to it.
+/// Every signal is on [`observe`]'s list, which pushes [`GLOBAL`] and
+/// [`STATS`] to it.
 impl<T: Send + Sync + 'static> observe::Gated for Core<T> {
     fn set_global(&self, on: bool) {
         self.base.set_global(on);
+    }
+    fn set_counting(&self, on: bool) {
+        if on {
+            self.base.subs.set_bits(STATS);
+        } else {
+            self.base.subs.clear_bits(STATS);
+        }
+    }
+    fn touch(&self) {
+        self.base.subs.touch();
     }
 }
 

@@ -38,7 +38,7 @@ mod extras;
 mod loom_tests;
 
 pub use self::core::LARGE_PAYLOAD;
-pub(crate) use self::core::{Base, Core, STATE, STATS, panic_message};
+pub(crate) use self::core::{Base, Core, STATE, panic_message};
 pub(crate) use self::extras::SignalView;
 
 /// How a signal dispatches; see [`Signal`](Signal#dispatch-and-ordering).
