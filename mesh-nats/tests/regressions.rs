@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
+use futures_util::StreamExt;
 use mesh::prelude::*;
 use mesh_nats::wire;
 use mesh_nats::{Bridge, Config, Durable, Start};
@@ -127,11 +128,16 @@ async fn flush_is_not_held_up_by_a_wildcard_subscriber() {
     assert!(r.is_ok() && t.elapsed() < Duration::from_secs(2));
 }
 
-/// Exporting the bridge's own meta-signals recurses without bound.
+/// Exporting the bridge's own meta-signals recurses without bound. They
+/// are not exported at all: not refused (which reports the refusal, and
+/// so on), and not published either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exporting_the_bridges_own_reports_does_not_recurse() {
     let server = Server::start();
     let b = Bridge::connect(server.url(), Config::new("rvm").unwrap()).await.unwrap();
+    let spy = async_nats::connect(server.url()).await.unwrap();
+    let mut wire = spy.subscribe("rvm.>").await.unwrap();
+    common::round_trip(&spy).await;
     let _e = b.export("mesh.nats.>").unwrap();
     mesh_nats::report::lost().emit(mesh_nats::report::Lost {
         reason: mesh_nats::report::LossReason::Gap,
@@ -139,5 +145,16 @@ async fn exporting_the_bridges_own_reports_does_not_recurse() {
         count: 1,
     });
     b.flush().await.unwrap();
-    assert_eq!(b.stats().export_rejected, 0, "its reports are not exported");
+    let stats = b.stats();
+    assert_eq!(stats.export_rejected, 0, "its reports are not refused");
+    assert_eq!(stats.exported, 0, "its reports are not exported");
+    // The bridge's flush returned once the server had its publishes, so
+    // one published here would reach the spy before its round trip does.
+    common::round_trip(&spy).await;
+    let published = tokio::time::timeout(Duration::from_millis(200), wire.next()).await;
+    assert!(
+        published.is_err(),
+        "nothing published under the prefix: {:?}",
+        published.map(|m| m.map(|m| m.subject))
+    );
 }
