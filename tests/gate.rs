@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mesh::middleware::DynEvent;
+use mesh::middleware::{DynEvent, GlobalMiddleware, MiddlewareHandle};
 use mesh::prelude::*;
 use mesh::{EmitStatus, Signal};
 
@@ -18,8 +18,81 @@ pub struct Ping(pub u32);
 /// One test at a time: each changes process-wide state.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// A test's hold on the process-wide state: it holds [`SERIAL`] and, when
+/// dropped — after a failed assertion too — puts back what the test may
+/// have changed (emit counting, the recent view's capacity, the global
+/// middleware added through [`Global::add_global`]) before the next test
+/// runs. Testing scopes and recorders are guards of their own.
+struct Global {
+    stats: bool,
+    recent: usize,
+    middleware: Vec<MiddlewareHandle>,
+    /// `None` for [`Global::nested`]: the outer one holds the lock.
+    _serial: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+fn serial() -> Global {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Global::keeping(Some(serial))
+}
+
+impl Global {
+    fn keeping(serial: Option<std::sync::MutexGuard<'static, ()>>) -> Global {
+        Global {
+            stats: mesh::introspect::stats_enabled(),
+            recent: mesh::history::recent_capacity(),
+            middleware: Vec::new(),
+            _serial: serial,
+        }
+    }
+
+    /// Another guard inside a test that holds `_outer` (the lock is not
+    /// re-entrant).
+    fn nested(_outer: &Global) -> Global {
+        Global::keeping(None)
+    }
+
+    /// [`mesh::middleware::add_global`], removed when the guard drops if
+    /// the test has not removed it.
+    fn add_global(&mut self, m: impl GlobalMiddleware) -> MiddlewareHandle {
+        let handle = mesh::middleware::add_global(m);
+        self.middleware.push(handle.clone());
+        handle
+    }
+}
+
+impl Drop for Global {
+    fn drop(&mut self) {
+        for handle in self.middleware.drain(..) {
+            // False if the test removed it already.
+            handle.remove();
+        }
+        mesh::history::set_recent_capacity(self.recent);
+        mesh::introspect::set_stats(self.stats);
+    }
+}
+
+/// The guard puts the process-wide state back when a test fails halfway.
+#[test]
+fn a_failing_test_leaves_no_process_wide_state_behind() {
+    let outer = serial();
+    let before = (mesh::introspect::stats_enabled(), mesh::history::recent_capacity());
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut global = Global::nested(&outer);
+        mesh::introspect::set_stats(!before.0);
+        mesh::history::set_recent_capacity(before.1 + 16);
+        global.add_global(|_: &mut dyn DynEvent| Flow::Drop);
+        panic!("a failed assertion");
+    }));
+    assert!(failed.is_err());
+    assert_eq!(
+        (mesh::introspect::stats_enabled(), mesh::history::recent_capacity()),
+        before,
+        "counting and the recent view are as they were"
+    );
+    let signal = Signal::<u32>::new();
+    let _c = signal.connect(|_: &u32| {});
+    assert_eq!(signal.emit(1).delivered, 1, "the global middleware is gone");
 }
 
 fn recent_payloads() -> usize {
@@ -28,7 +101,7 @@ fn recent_payloads() -> usize {
 
 #[test]
 fn the_recent_view_sees_signals_made_before_and_after_it_with_no_receivers() {
-    let _s = serial();
+    let _global = serial();
     let before = Signal::<u32>::new();
     let publisher_before = &mut before.publisher();
     assert_eq!(before.emit(1).status, EmitStatus::NoReceivers);
@@ -52,7 +125,7 @@ fn the_recent_view_sees_signals_made_before_and_after_it_with_no_receivers() {
 
 #[test]
 fn global_middleware_filters_the_hot_path_of_every_form() {
-    let _s = serial();
+    let mut global = serial();
     let signal = Signal::<u32>::new();
     let seen = Arc::new(AtomicUsize::new(0));
     let counted = seen.clone();
@@ -71,7 +144,7 @@ fn global_middleware_filters_the_hot_path_of_every_form() {
     Ping(1).emit();
     assert_eq!((seen.load(Ordering::Relaxed), ping_seen.load(Ordering::Relaxed)), (2, 1));
 
-    let handle = mesh::middleware::add_global(|_: &mut dyn DynEvent| Flow::Drop);
+    let handle = global.add_global(|_: &mut dyn DynEvent| Flow::Drop);
     assert_eq!(signal.emit(2).status, EmitStatus::Filtered);
     assert_eq!(publisher.emit(2).status, EmitStatus::Filtered);
     assert_eq!(Ping(2).emit().status, EmitStatus::Filtered);
@@ -88,7 +161,7 @@ fn global_middleware_filters_the_hot_path_of_every_form() {
 
 #[test]
 fn a_scope_entered_after_the_static_signal_was_made_still_gets_its_events() {
-    let _s = serial();
+    let _global = serial();
     let global = Arc::new(AtomicUsize::new(0));
     let counted = global.clone();
     let _c = Ping::signal().connect_scoped(move |_: &Ping| {
@@ -111,7 +184,7 @@ fn a_scope_entered_after_the_static_signal_was_made_still_gets_its_events() {
 
 #[test]
 fn mute_guards_and_receivers_share_the_word_without_disturbing_each_other() {
-    let _s = serial();
+    let _global = serial();
     let signal = Signal::<u32>::new();
     let guards: Vec<_> = (0..1000).map(|_| signal.mute()).collect();
     let mut conns: Vec<_> = (0..300).map(|_| signal.connect(|_: &u32| {})).collect();
@@ -131,7 +204,7 @@ fn mute_guards_and_receivers_share_the_word_without_disturbing_each_other() {
 
 #[test]
 fn too_many_mute_guards_panic_and_leave_the_count_as_it_was() {
-    let _s = serial();
+    let _global = serial();
     let signal = Signal::<u32>::new();
     signal.connect(|_: &u32| {});
     let max = (1usize << 20) - 1;
@@ -153,7 +226,7 @@ fn too_many_mute_guards_panic_and_leave_the_count_as_it_was() {
 /// `Muted` and counted the emit).
 #[test]
 fn a_live_scope_changes_nothing_for_an_idle_publisher() {
-    let _s = serial();
+    let _global = serial();
     static NS: mesh::Namespace = mesh::Namespace::new("gate-idle");
     let muted = Signal::<u32>::new();
     let _m = muted.mute();
@@ -166,7 +239,6 @@ fn a_live_scope_changes_nothing_for_an_idle_publisher() {
     assert_eq!(muted_publisher.emit(1).status, EmitStatus::NoReceivers);
     assert_eq!(counted_publisher.emit(1).status, EmitStatus::NoReceivers);
     let emits = mesh::introspect::topology().signal("gate-idle.counted").map(|s| s.emits);
-    mesh::introspect::set_stats(false);
     assert_eq!(emits, Some(0), "nothing counted");
 }
 
@@ -174,12 +246,12 @@ fn a_live_scope_changes_nothing_for_an_idle_publisher() {
 /// still meets global work that came after the publisher was made.
 #[test]
 fn a_publishers_envelope_path_meets_global_work() {
-    let _s = serial();
+    let mut global = serial();
     let signal = Signal::<u32>::new();
     let _c = signal.connect(|_: &mesh::Event<u32>| {});
     let mut publisher = signal.publisher();
     assert_eq!(publisher.emit(1).delivered, 1);
-    let handle = mesh::middleware::add_global(|_: &mut dyn DynEvent| Flow::Drop);
+    let handle = global.add_global(|_: &mut dyn DynEvent| Flow::Drop);
     assert_eq!(publisher.emit(2).status, EmitStatus::Filtered);
     assert!(handle.remove());
     mesh::history::set_recent_capacity(8);
