@@ -12,6 +12,8 @@
 //! receiver), `ordered` (`Signal::emit` on an ordered signal, one
 //! receiver), `receiver` (an event type's `.emit()` to one `#[receiver]`
 //! function, where `static` connects a closure), `signal0`, `publisher0`, `static0` (no receiver);
+//! `pattern` (`Signal::emit` on a named signal to one
+//! `subscribe_pattern` subscriber, to set beside `envelope`);
 //! and, to split the envelope's cost into its parts, `clock`
 //! (`SystemTime::now()` alone), `id` (`Event::new`: the clock read and a
 //! fresh id) and `rmw` (an uncontended `AtomicU64::fetch_add`, what the
@@ -84,14 +86,22 @@ fn run(form: &str, k: u64) {
         }
         _ => {}
     }
-    let s = Signal::<u64>::with_config(if form == "ordered" {
-        SignalConfig::new().ordered()
-    } else {
-        SignalConfig::new()
+    let s = match form {
+        "ordered" => Signal::<u64>::with_config(SignalConfig::new().ordered()),
+        "pattern" => LOOP.signal::<u64>("pattern.s").expect("a new name"),
+        _ => Signal::<u64>::new(),
+    };
+    let _sub = (form == "pattern").then(|| {
+        mesh::subscribe_pattern("loop.pattern.*", |ev: &mesh::AnyEvent| {
+            if let Some(x) = ev.downcast_ref::<u64>() {
+                add(*x);
+            }
+        })
+        .expect("a valid pattern")
     });
     let _guard = match form {
         "envelope" => Some(s.connect_scoped(|ev: &Event<u64>| add(ev.data))),
-        "signal0" | "publisher0" | "static0" => None,
+        "signal0" | "publisher0" | "static0" | "pattern" => None,
         "static" => {
             let g = Tick::signal().connect_scoped(|t: &Tick| add(t.0));
             Some(g)
@@ -140,6 +150,7 @@ fn main() {
         "signal0",
         "publisher0",
         "static0",
+        "pattern",
         "clock",
         "id",
         "rmw",
