@@ -50,7 +50,7 @@ fn any_event_carries_the_envelope_and_borrows_the_payload() {
         .subscribe("*", move |ev: &AnyEvent| {
             let data = ev.downcast_ref::<Vec<u8>>().expect("a Vec<u8>");
             *sink.lock().unwrap() = Some((
-                ev.id(),
+                (ev.id(), ev.timestamp()),
                 ev.seq(),
                 ev.source().map(str::to_owned),
                 ev.metadata().get("k").map(str::to_owned),
@@ -60,17 +60,21 @@ fn any_event_carries_the_envelope_and_borrows_the_payload() {
             ));
         })
         .unwrap();
-    let ptr = Arc::new(Mutex::new(0usize));
+    let ptr = Arc::new(Mutex::new((0usize, None)));
     let p = ptr.clone();
-    s.connect(move |ev: &Event<Vec<u8>>| *p.lock().unwrap() = ev.data.as_ptr() as usize);
+    s.connect(move |ev: &Event<Vec<u8>>| {
+        *p.lock().unwrap() = (ev.data.as_ptr() as usize, Some((ev.id, ev.timestamp)))
+    });
     s.emit_event(Event::new(vec![1, 2, 3]).with_source("src").with_meta("k", "v"));
-    let (id, seq, source, meta, ty, data, is_string) = got.lock().unwrap().take().unwrap();
-    assert_eq!(id.get_version_num(), 7);
+    let (id_at, seq, source, meta, ty, data, is_string) = got.lock().unwrap().take().unwrap();
+    let (ptr, typed) = *ptr.lock().unwrap();
+    assert_eq!(Some(id_at), typed, "the id and timestamp are the envelope's");
+    assert_eq!(id_at.0.get_version_num(), 7);
     assert_eq!(seq, 1);
     assert_eq!(source.as_deref(), Some("src"));
     assert_eq!(meta.as_deref(), Some("v"));
     assert_eq!(ty, "alloc::vec::Vec<u8>");
-    assert_eq!(data, *ptr.lock().unwrap(), "the payload is the envelope's, not a copy");
+    assert_eq!(data, ptr, "the payload is the envelope's, not a copy");
     assert!(!is_string);
 }
 

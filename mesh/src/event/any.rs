@@ -65,15 +65,44 @@ pub(crate) trait PayloadView: Send + Sync {
 ///
 /// The view lives only as long as the delivery; keep what you need (for
 /// example a [`RecentEvent`], via `From`).
+///
+/// It is three borrowed pointers and the name: the envelope's other facts
+/// are read through [`Header`] when asked, not copied into the view on
+/// every delivery (issue 11, W2: a pattern subscriber's call built the
+/// view field by field, ~50 instructions per delivery).
 pub struct AnyEvent<'a> {
     name: &'static str,
-    id: Uuid,
-    seq: u64,
-    timestamp: SystemTime,
-    source: Option<&'a str>,
-    metadata: &'a Metadata,
+    header: &'a dyn Header,
     payload: &'a (dyn Any + Send + Sync),
     view: &'a dyn PayloadView,
+}
+
+/// The envelope's facts of an [`Event<T>`] whatever its `T`: what
+/// [`AnyEvent`] reads when asked (one dynamic call each).
+trait Header: Sync {
+    fn id(&self) -> Uuid;
+    fn seq(&self) -> u64;
+    fn timestamp(&self) -> SystemTime;
+    fn source(&self) -> Option<&str>;
+    fn metadata(&self) -> &Metadata;
+}
+
+impl<T: Sync> Header for Event<T> {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn timestamp(&self) -> SystemTime {
+        self.timestamp
+    }
+    fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
 }
 
 /// The view [`AnyEvent::new`] uses: the type name and nothing else.
@@ -133,16 +162,7 @@ impl<'a> AnyEvent<'a> {
         event: &'a Event<T>,
         view: &'a dyn PayloadView,
     ) -> Self {
-        AnyEvent {
-            name: event.name,
-            id: event.id,
-            seq: event.seq,
-            timestamp: event.timestamp,
-            source: event.source.as_deref(),
-            metadata: &event.metadata,
-            payload: &event.data,
-            view,
-        }
+        AnyEvent { name: event.name, header: event, payload: &event.data, view }
     }
 
     /// Full name of the signal that carried it.
@@ -152,27 +172,27 @@ impl<'a> AnyEvent<'a> {
 
     /// The envelope id (UUID v7).
     pub fn id(&self) -> Uuid {
-        self.id
+        self.header.id()
     }
 
     /// The envelope's position on its signal (see [`Event::seq`]).
     pub fn seq(&self) -> u64 {
-        self.seq
+        self.header.seq()
     }
 
     /// When the event was created.
     pub fn timestamp(&self) -> SystemTime {
-        self.timestamp
+        self.header.timestamp()
     }
 
     /// Who emitted it, if the emitter said.
     pub fn source(&self) -> Option<&'a str> {
-        self.source
+        self.header.source()
     }
 
     /// Its metadata.
     pub fn metadata(&self) -> &'a Metadata {
-        self.metadata
+        self.header.metadata()
     }
 
     /// The payload's type name (`std::any::type_name`).
@@ -239,12 +259,12 @@ impl fmt::Debug for PayloadFmt<'_, '_> {
 impl fmt::Debug for AnyEvent<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AnyEvent")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("name", &self.name)
-            .field("seq", &self.seq)
-            .field("source", &self.source)
-            .field("timestamp", &self.timestamp)
-            .field("metadata", self.metadata)
+            .field("seq", &self.seq())
+            .field("source", &self.source())
+            .field("timestamp", &self.timestamp())
+            .field("metadata", self.metadata())
             .field("type", &self.type_name())
             .field("data", &self.payload_debug())
             .finish()
@@ -255,9 +275,9 @@ impl From<&AnyEvent<'_>> for RecentEvent {
     fn from(ev: &AnyEvent<'_>) -> Self {
         RecentEvent {
             name: ev.name,
-            id: ev.id,
-            seq: ev.seq,
-            timestamp: ev.timestamp,
+            id: ev.id(),
+            seq: ev.seq(),
+            timestamp: ev.timestamp(),
             payload: ev.payload_debug().to_string(),
         }
     }
